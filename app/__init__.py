@@ -1,0 +1,1 @@
+"""winback: per-client churn status, value tier and recovery plans, on every write."""

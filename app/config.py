@@ -1,0 +1,40 @@
+"""Every knob of the process, in one place (environment prefix WINBACK_).
+
+Business thresholds live in the policy (app/policy), not here: they are per deployment data that an
+admin changes over the API. These settings are about running the process.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WINBACK_", extra="ignore")
+
+    # No URL means: start the embedded PostgreSQL (pgserver) under data_dir.
+    database_url: str | None = None
+    data_dir: Path = Path(".winback")
+    admin_key: str | None = Field(default=None, repr=False)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # `winback serve` runs the worker loop in-process unless told not to (production runs it apart).
+    run_worker: bool = True
+
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+
+    max_body_bytes: int = 1_048_576
+    max_batch_body_bytes: int = 8_388_608
+    max_batch_events: int = 1000
+
+    sweep_interval_seconds: float = 60.0
+    sweep_batch_size: int = 500
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,169 @@
+"""The deployment's policy: every threshold the churn engine, tiering and plans use (SPEC §10).
+
+One policy per deployment. It is data (stored in the `policy` table, changed by `PUT /v1/policy`),
+validated here, and passed into the pure core as an argument.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ReasonGroup = Literal["competitor", "company", "external"]
+
+BASE_REASON_CODES: dict[str, ReasonGroup] = {
+    "competitor_price": "competitor",
+    "competitor_terms": "competitor",
+    "competitor_service": "competitor",
+    "competitor_product": "competitor",
+    "service_quality": "company",
+    "delivery_failure": "company",
+    "product_quality": "company",
+    "price_increase": "company",
+    "broken_promise": "company",
+    "manager_conflict": "company",
+    "manager_unavailable": "company",
+    "no_contact": "company",
+    "billing_error": "company",
+    "website_ux": "company",
+    "no_loyalty_program": "company",
+    "budget_cut": "external",
+    "relocation": "external",
+    "key_contact_left": "external",
+    "reorganization": "external",
+    "business_closed": "external",
+    "need_changed": "external",
+    "seasonal": "external",
+}
+BASE_HUMAN_FACTOR_CODES = frozenset({"manager_conflict", "manager_unavailable", "broken_promise"})
+
+
+class ReturnProbabilityBand(BaseModel):
+    """p_return for a lapse shorter than `below_cycles` cycles (the last band has no bound)."""
+
+    model_config = ConfigDict(extra="forbid")
+    below_cycles: float | None = Field(default=None, gt=0)
+    p_return: float = Field(ge=0, le=1)
+
+
+def _default_p_return_bands() -> list[ReturnProbabilityBand]:
+    return [
+        ReturnProbabilityBand(below_cycles=2, p_return=0.40),
+        ReturnProbabilityBand(below_cycles=4, p_return=0.25),
+        ReturnProbabilityBand(below_cycles=8, p_return=0.15),
+        ReturnProbabilityBand(below_cycles=None, p_return=0.05),
+    ]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    market: Literal["b2b", "b2c"] = "b2b"
+
+    # cycle
+    default_cycle_days: float = Field(default=90, gt=0, le=3650)
+    min_cycle_days: float = Field(default=7, gt=0, le=3650)
+    max_cycle_days: float = Field(default=365, gt=0, le=3650)
+    market_cycle_min_clients: int = Field(default=30, ge=1, le=1_000_000)
+
+    # signals and status
+    at_risk_cycles: float = Field(default=1.5, gt=0, le=100)
+    lost_cycles: float = Field(default=3.0, gt=0, le=100)
+    max_lapse_days: float = Field(default=365, gt=0, le=36500)
+    unconverted_requests: int = Field(default=3, ge=1, le=1000)
+    request_conversion_days: float = Field(default=14, gt=0, le=3650)
+    unanswered_contacts: int = Field(default=3, ge=1, le=1000)
+    volume_drop_ratio: float = Field(default=0.5, gt=0, le=1)
+    volume_window: int = Field(default=4, ge=1, le=100)
+    low_score: float = Field(default=6, ge=0, le=10)
+    feedback_window_days: float = Field(default=90, gt=0, le=3650)
+    recovery_watch_days: float = Field(default=180, ge=0, le=3650)
+    recovered_at_risk_cycles: float = Field(default=1.0, gt=0, le=100)
+    max_losses: int = Field(default=2, ge=1, le=100)
+    max_future_skew_seconds: float = Field(default=86400, ge=0, le=30 * 86400)
+
+    # value and tiers
+    value_window_days: float = Field(default=365, gt=0, le=36500)
+    value_basis: Literal["revenue", "margin"] = "revenue"
+    tier_cutoffs: tuple[float, float] = (0.75, 0.95)
+    tier_refresh_seconds: float = Field(default=900, ge=1, le=86400 * 7)
+
+    # recovery plans (SPEC §6)
+    compensation_pct: float = Field(default=20, ge=0, le=100)
+    max_spend_ratio: float = Field(default=0.3, ge=0, le=1)
+    min_offer_days: int = Field(default=14, ge=1, le=365)
+    offer_valid_days: int = Field(default=30, ge=1, le=365)
+    max_discount_pct: float = Field(default=10, ge=0, le=100)
+    drip_interval_days: int = Field(default=90, ge=1, le=3650)
+    b2c_min_touch_gap_days: int = Field(default=5, ge=1, le=365)
+    margin_rate: float = Field(default=0.3, ge=0, le=1)
+    p_return_bands: list[ReturnProbabilityBand] = Field(default_factory=_default_p_return_bands)
+    p_return_prospect: float = Field(default=0.05, ge=0, le=1)
+    human_factor_multiplier: float = Field(default=0.7, ge=0, le=1)
+    repeat_loss_multiplier: float = Field(default=0.5, ge=0, le=1)
+    urgency_high_cycles: float = Field(default=2, gt=0, le=100)
+    urgency_high_days: float = Field(default=30, gt=0, le=3650)
+    urgency_medium_cycles: float = Field(default=6, gt=0, le=100)
+    review_every_days: int = Field(default=30, ge=1, le=365)
+    meeting_lapse_cycles: float = Field(default=4, gt=0, le=100)
+
+    # reason codes: the base list plus a deployment's own (code -> group)
+    extra_reason_codes: dict[str, ReasonGroup] = Field(default_factory=dict)
+    extra_human_factor_codes: list[str] = Field(default_factory=list)
+
+    @field_validator("tier_cutoffs")
+    @classmethod
+    def _cutoffs_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        first, second = value
+        if not (0 < first < second <= 1):
+            raise ValueError("tier_cutoffs must satisfy 0 < first < second <= 1")
+        return value
+
+    @field_validator("extra_reason_codes")
+    @classmethod
+    def _codes_well_formed(cls, value: dict[str, ReasonGroup]) -> dict[str, ReasonGroup]:
+        for code in value:
+            if not (1 <= len(code) <= 64) or not code.replace("_", "").isalnum():
+                raise ValueError(f"reason code {code!r} must be 1-64 letters, digits or _")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.min_cycle_days > self.max_cycle_days:
+            raise ValueError("min_cycle_days must not exceed max_cycle_days")
+        if self.at_risk_cycles >= self.lost_cycles:
+            raise ValueError("at_risk_cycles must be below lost_cycles")
+        if self.recovered_at_risk_cycles > self.at_risk_cycles:
+            raise ValueError("recovered_at_risk_cycles must not exceed at_risk_cycles")
+        if self.offer_valid_days < self.min_offer_days:
+            raise ValueError("offer_valid_days must be at least min_offer_days")
+        bands = self.p_return_bands
+        if not bands or bands[-1].below_cycles is not None:
+            raise ValueError("p_return_bands must end with a band without below_cycles")
+        bounds = [b.below_cycles for b in bands[:-1]]
+        if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
+            raise ValueError("p_return_bands must have increasing below_cycles")
+        unknown = set(self.extra_human_factor_codes) - set(self.reason_codes)
+        if unknown:
+            raise ValueError(f"extra_human_factor_codes not among reason codes: {sorted(unknown)}")
+        return self
+
+    @property
+    def reason_codes(self) -> dict[str, ReasonGroup]:
+        return {**BASE_REASON_CODES, **self.extra_reason_codes}
+
+    @property
+    def human_factor_codes(self) -> frozenset[str]:
+        return BASE_HUMAN_FACTOR_CODES | frozenset(self.extra_human_factor_codes)
+
+    @property
+    def max_future_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_seconds)
+
+    def money(self, value: float) -> Decimal:
+        return Decimal(str(value))
+
+
+DEFAULT_POLICY = Policy()
