@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = 8_388_608
     max_batch_events: int = 1000
 
+    # how long a process trusts its cached policy and tier thresholds
+    snapshot_ttl_seconds: float = 2.0
+
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
 

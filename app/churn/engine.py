@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from statistics import median
 from typing import Any, Literal
@@ -120,9 +120,10 @@ def _occasions(orders: list[OrderFact]) -> list[_Occasion]:
     for order in orders:
         at = order.placed_at
         assert at is not None
-        occasion = by_day.get(at.date())
+        day = at.astimezone(UTC).date()  # the UTC calendar day, whatever the offset (SPEC §3)
+        occasion = by_day.get(day)
         if occasion is None:
-            by_day[at.date()] = _Occasion(at.date(), at, at, order.net)
+            by_day[day] = _Occasion(day, at, at, order.net)
         else:
             occasion.first_at = min(occasion.first_at, at)
             occasion.last_at = max(occasion.last_at, at)
@@ -213,6 +214,8 @@ def evaluate(
         review_moments.append(lost_after(last_order_at, cycle, policy))
         if in_watch and watch_ends_at is not None:
             review_moments.append(watch_ends_at)
+        # a notice dated ahead of the clock (within max_future_skew) makes it lost at its moment
+        review_moments.extend(t for t in facts.churn_notices if t > last_order_at)
     future = [m for m in review_moments if m > now]
 
     days_since = (now - last_order_at).total_seconds() / 86400 if last_order_at else None
@@ -290,16 +293,16 @@ def _unconverted_moments(
             continue
         if request.outcome == "converted":
             continue
+        # unconverted once lost, or once older than request_conversion_days with no order since,
+        # whichever comes first (a request declined after it went stale was unconverted already)
+        unconverted_at = opened + wait
         if request.outcome == "lost":
             assert request.closed_at is not None
-            if request.closed_at <= now:
-                qualified.append((request.closed_at, request.request_id))
-            continue
-        stale_at = opened + wait
-        if stale_at <= now:
-            qualified.append((stale_at, request.request_id))
+            unconverted_at = min(unconverted_at, request.closed_at)
+        if unconverted_at <= now:
+            qualified.append((unconverted_at, request.request_id))
         else:
-            upcoming.append(stale_at)
+            upcoming.append(unconverted_at)
     qualified.sort()
     return qualified, upcoming
 
@@ -396,7 +399,17 @@ def _signals(
     window_days = days(policy.feedback_window_days)
     for item in facts.feedback.values():
         received = item.received_at
-        if received is None or received > now:
+        if received is None:
+            continue
+        if received > now:
+            # dated ahead of the clock (within max_future_skew): it counts from its moment
+            low_score = (
+                item.kind in SCORED_FEEDBACK
+                and item.score is not None
+                and item.score <= policy.low_score
+            )
+            if item.open_complaint or (item.kind == "complaint" and in_watch) or low_score:
+                review.append(received)
             continue
         if item.open_complaint:
             reasons.append((received, f"complaint {item.feedback_id} unresolved"))

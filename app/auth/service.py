@@ -1,0 +1,70 @@
+"""API keys: creation (the plain key is shown once), lookup by SHA-256, scopes."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiKey
+
+SCOPES = ("events:write", "clients:read", "campaigns:write", "admin")
+KEY_PREFIX = "wbk"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """(key id, plain key). The id is public (it names the key in logs); the rest is secret."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+async def create_key(
+    session: AsyncSession, name: str, scopes: list[str], now: datetime
+) -> tuple[str, str]:
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(unknown)}")
+    key_id, key = new_key()
+    session.add(
+        ApiKey(id=key_id, name=name, key_sha256=digest(key), scopes=sorted(scopes), created_at=now)
+    )
+    await session.flush()
+    return key_id, key
+
+
+async def count_active(session: AsyncSession) -> int:
+    statement = select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+    return int(await session.scalar(statement) or 0)
+
+
+async def find(session: AsyncSession, key: str, admin_key: str | None) -> Principal | None:
+    if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
+        return Principal("env-admin", frozenset({"admin"}))
+    row = await session.scalar(
+        select(ApiKey).where(ApiKey.key_sha256 == digest(key), ApiKey.revoked_at.is_(None))
+    )
+    return Principal(row.id, frozenset(row.scopes)) if row else None
+
+
+async def revoke(session: AsyncSession, key_id: str, now: datetime) -> bool:
+    row = await session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True

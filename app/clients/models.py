@@ -1,0 +1,131 @@
+"""The client row: attributes, the folded facts, and the evaluated state used by lists."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+    literal_column,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+TS = DateTime(timezone=True)
+
+
+class Client(Base):
+    __tablename__ = "client"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # attributes (SPEC §1); attribute_times keeps, per field, the business time of the last write
+    name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    market: Mapped[str] = mapped_column(String(8))
+    manager_id: Mapped[str | None] = mapped_column(String(128))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    advocate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    problem_client: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    attribute_times: Mapped[dict[str, str]] = mapped_column(JSONB, server_default="{}")
+
+    # the fold of the client's events (app.churn.facts), so evaluation needs no event scan
+    facts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    # evaluated state, refreshed on every write and by the sweeper; lists read these columns
+    status: Mapped[str] = mapped_column(String(16))
+    status_since: Mapped[datetime | None] = mapped_column(TS)
+    signals: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    tier: Mapped[str | None] = mapped_column(String(1))
+    decision: Mapped[str | None] = mapped_column(String(32))
+    value: Mapped[Decimal] = mapped_column(Numeric(20, 2), server_default="0")
+    lifetime_revenue: Mapped[Decimal] = mapped_column(Numeric(20, 2), server_default="0")
+    orders_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_order_at: Mapped[datetime | None] = mapped_column(TS)
+    last_order_at: Mapped[datetime | None] = mapped_column(TS)
+    cycle_days: Mapped[float] = mapped_column(Float)
+    cycle_source: Mapped[str] = mapped_column(String(8))
+    expected_next_order_at: Mapped[datetime | None] = mapped_column(TS)
+    lost_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_lost_at: Mapped[datetime | None] = mapped_column(TS)
+    recovered_at: Mapped[datetime | None] = mapped_column(TS)
+    in_watch: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    next_review_at: Mapped[datetime | None] = mapped_column(TS)
+    policy_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    evaluated_at: Mapped[datetime] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+    __table_args__ = (
+        # the sweeper: clients due, cheapest first
+        Index(
+            "ix_client_next_review_at",
+            "next_review_at",
+            postgresql_where=text("next_review_at IS NOT NULL"),
+        ),
+        Index("ix_client_policy_version", "policy_version"),
+        # lists: (filter, sort key, client_id) so keyset pages are index range scans
+        Index("ix_client_status_value", "status", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index(
+            "ix_client_status_last_order",
+            "status",
+            literal_column("coalesce(last_order_at, '-infinity'::timestamptz) DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_status_overdue",
+            "status",
+            literal_column("coalesce(expected_next_order_at, 'infinity'::timestamptz)"),
+            "client_id",
+        ),
+        Index("ix_client_value", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index("ix_client_tier_value", "tier", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index("ix_client_manager_value", "manager_id", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index("ix_client_decision_value", "decision", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index("ix_client_signals", "signals", postgresql_using="gin"),
+    )
+
+
+class StatusChange(Base):
+    """Each change of status (SPEC §4): for timelines, reports and outgoing webhooks."""
+
+    __tablename__ = "status_change"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(TS)
+    signals: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    recorded_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_status_change_client_at", "client_id", "at"),
+        Index("ix_status_change_at", "at"),  # reports by period
+    )
+
+
+class Erasure(Base):
+    """What is left of an erased client: proof that it was erased, no personal data."""
+
+    __tablename__ = "erasure"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    client_id_sha256: Mapped[str] = mapped_column(String(64))
+    events_deleted: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column(TS)

@@ -1,0 +1,239 @@
+"""SQL for clients and their status history."""
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Numeric,
+    Select,
+    Text,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.models import Client, Erasure, StatusChange
+from app.events import repository as events_repository
+
+ATTRIBUTE_COLUMNS = (
+    Client.client_id,
+    Client.name,
+    Client.email,
+    Client.phone,
+    Client.market,
+    Client.manager_id,
+    Client.tags,
+    Client.advocate,
+    Client.problem_client,
+    Client.do_not_contact,
+    Client.attributes,
+    Client.attribute_times,
+    Client.facts,
+    Client.status,
+    Client.tier,
+    Client.signals,
+)
+
+
+async def lock_or_create(
+    session: AsyncSession, new_rows: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Lock the clients (creating the missing ones) in one statement, in client_id order so that
+    concurrent writers never deadlock. Returns the rows with `inserted` telling new from old."""
+    rows = sorted(new_rows, key=lambda row: row["client_id"])
+    statement = insert(Client).values(rows)
+    # A no-op update takes the row lock and lets RETURNING see existing rows.
+    statement = statement.on_conflict_do_update(
+        index_elements=[Client.client_id], set_={"client_id": statement.excluded.client_id}
+    ).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
+    result = await session.execute(statement)
+    return {row["client_id"]: dict(row) for row in result.mappings()}
+
+
+async def lock_due(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Clients whose next_review_at has come, skipping rows another worker holds."""
+    statement = (
+        select(*ATTRIBUTE_COLUMNS)
+        .where(Client.next_review_at <= now)
+        .order_by(Client.next_review_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(row) for row in (await session.execute(statement)).mappings()]
+
+
+async def lock_stale_policy(
+    session: AsyncSession, version: int, limit: int
+) -> list[dict[str, Any]]:
+    statement = (
+        select(*ATTRIBUTE_COLUMNS)
+        .where(Client.policy_version < version)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(row) for row in (await session.execute(statement)).mappings()]
+
+
+async def lock_one(session: AsyncSession, client_id: str) -> dict[str, Any] | None:
+    statement = select(*ATTRIBUTE_COLUMNS).where(Client.client_id == client_id).with_for_update()
+    row = (await session.execute(statement)).mappings().first()
+    return dict(row) if row else None
+
+
+async def update_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (executemany)."""
+    if rows:
+        await session.execute(update(Client), list(rows))
+
+
+async def delete_many(session: AsyncSession, client_ids: Sequence[str]) -> None:
+    if client_ids:
+        await session.execute(delete(Client).where(Client.client_id.in_(list(client_ids))))
+
+
+async def record_status_changes(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(StatusChange).values(list(rows)))
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+SORTS = ("value_desc", "last_order_desc", "overdue_desc")
+_LAST_ORDER = literal_column("coalesce(client.last_order_at, '-infinity'::timestamptz)")
+_NEXT_ORDER = literal_column("coalesce(client.expected_next_order_at, 'infinity'::timestamptz)")
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    statuses: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    market: str | None = None
+    manager_id: str | None = None
+    signal: str | None = None
+    decisions: tuple[str, ...] = ()
+    min_value: Decimal | None = None
+
+
+def sort_key(sort: str) -> tuple[Any, bool]:
+    """(sort expression, descending). client_id breaks ties in the same direction."""
+    if sort == "value_desc":
+        return Client.value, True
+    if sort == "last_order_desc":
+        return _LAST_ORDER, True
+    return _NEXT_ORDER, False
+
+
+def cursor_value(row: Mapping[str, Any], sort: str) -> str:
+    """The sort key of a row as text, to resume after it."""
+    if sort == "value_desc":
+        return str(row["value"])
+    if sort == "last_order_desc":
+        return row["last_order_at"].isoformat() if row["last_order_at"] else "-infinity"
+    return row["expected_next_order_at"].isoformat() if row["expected_next_order_at"] else "infinity"
+
+
+def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
+    if where.statuses:
+        statement = statement.where(Client.status.in_(where.statuses))
+    if where.tiers:
+        statement = statement.where(Client.tier.in_(where.tiers))
+    if where.market:
+        statement = statement.where(Client.market == where.market)
+    if where.manager_id:
+        statement = statement.where(Client.manager_id == where.manager_id)
+    if where.signal:
+        statement = statement.where(Client.signals.contains([where.signal]))
+    if where.decisions:
+        statement = statement.where(Client.decision.in_(where.decisions))
+    if where.min_value is not None:
+        statement = statement.where(Client.value >= where.min_value)
+    return statement
+
+
+async def list_page(
+    session: AsyncSession,
+    where: ClientFilter,
+    sort: str,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[Client]:
+    """One keyset page: rows strictly after `after` = (sort value as text, client_id)."""
+    expression, descending = sort_key(sort)
+    statement = _where(select(Client), where)
+    if after is not None:
+        value_text, client_id = after
+        if sort == "value_desc":
+            bound: Any = cast(value_text, Numeric)
+        else:
+            bound = cast(value_text, DateTime(timezone=True))
+        row_now = tuple_(expression, Client.client_id)
+        row_after = tuple_(bound, literal(client_id))
+        statement = statement.where(row_now < row_after if descending else row_now > row_after)
+    if descending:
+        statement = statement.order_by(expression.desc(), Client.client_id.desc())
+    else:
+        statement = statement.order_by(expression.asc(), Client.client_id.asc())
+    return list((await session.execute(statement.limit(limit))).scalars())
+
+
+async def get(session: AsyncSession, client_id: str) -> Client | None:
+    return await session.get(Client, client_id)
+
+
+def status_change_item_id(number: int) -> str:
+    """Timeline ids of status changes sort like their numbers (fixed width)."""
+    return f"sc-{number:012d}"
+
+
+_CHANGE_ITEM_ID = func.concat("sc-", func.lpad(cast(StatusChange.id, Text), 12, "0"))
+
+
+async def status_changes_page(
+    session: AsyncSession, client_id: str, before: tuple[datetime, str] | None, limit: int
+) -> list[StatusChange]:
+    """Newest first; keyset on (at, timeline id) so it merges with events' (occurred_at, id)."""
+    statement = select(StatusChange).where(StatusChange.client_id == client_id)
+    if before is not None:
+        statement = statement.where(
+            tuple_(StatusChange.at, _CHANGE_ITEM_ID) < tuple_(literal(before[0]), literal(before[1]))
+        )
+    statement = statement.order_by(StatusChange.at.desc(), _CHANGE_ITEM_ID.desc()).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def stats(session: AsyncSession) -> list[tuple[str, str | None, int, Decimal]]:
+    statement = select(
+        Client.status, Client.tier, func.count(), func.coalesce(func.sum(Client.value), 0)
+    ).group_by(Client.status, Client.tier)
+    return [(s, t, int(n), Decimal(v)) for s, t, n, v in (await session.execute(statement))]
+
+
+async def erase(session: AsyncSession, client_id: str, requested_by: str, now: datetime) -> int:
+    """Delete the client, its events and its status history; keep an audit row without PII."""
+    events = await events_repository.delete_for_client(session, client_id)
+    await session.execute(delete(StatusChange).where(StatusChange.client_id == client_id))
+    await session.execute(delete(Client).where(Client.client_id == client_id))
+    session.add(
+        Erasure(
+            client_id_sha256=hashlib.sha256(client_id.encode()).hexdigest(),
+            events_deleted=events,
+            requested_by=requested_by,
+            erased_at=now,
+        )
+    )
+    await session.flush()
+    return events

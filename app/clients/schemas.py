@@ -1,0 +1,231 @@
+"""API shapes for clients (separate from the ORM model)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from app.events.schemas import ClientAttributes
+
+Status = Literal["prospect", "active", "at_risk", "lost", "recovered"]
+
+
+class SignalRead(BaseModel):
+    code: str
+    since: datetime
+    detail: dict[str, Any]
+
+
+class MoneyModel(BaseModel):
+    @field_serializer("*", when_used="json")
+    def _money(self, value: Any) -> Any:
+        return f"{value:.2f}" if isinstance(value, Decimal) else value
+
+
+CLIENT_EXAMPLE = {
+    "client_id": "acme",
+    "name": "Acme Ltd",
+    "email": "buyer@acme.example",
+    "phone": None,
+    "market": "b2b",
+    "manager_id": "m-7",
+    "tags": ["wholesale"],
+    "advocate": False,
+    "problem_client": False,
+    "do_not_contact": False,
+    "attributes": {},
+    "as_of": "2026-11-23T12:00:00Z",
+    "status": "at_risk",
+    "status_since": "2026-11-01T10:00:00Z",
+    "signals": [
+        {
+            "code": "lapsed",
+            "since": "2026-11-01T10:00:00Z",
+            "detail": {"days_since_last_order": 52.1, "cycle_days": 30.0, "overdue_ratio": 1.74},
+        }
+    ],
+    "tier": "A",
+    "decision": "retain",
+    "orders_count": 14,
+    "first_order_at": "2025-06-02T09:00:00Z",
+    "last_order_at": "2026-10-02T10:00:00Z",
+    "lifetime_revenue": "48200.00",
+    "value": "41800.00",
+    "average_order_value": "3442.86",
+    "cycle_days": 30.0,
+    "cycle_source": "own",
+    "expected_next_order_at": "2026-11-01T10:00:00Z",
+    "days_since_last_order": 52.1,
+    "overdue_ratio": 1.74,
+    "open_requests": 1,
+    "unconverted_requests": 0,
+    "unanswered_contacts": 0,
+    "last_contact_at": None,
+    "last_response_at": None,
+    "open_complaints": 0,
+    "lost_count": 0,
+    "last_lost_at": None,
+    "recovered_at": None,
+    "in_watch": False,
+    "watch_ends_at": None,
+    "next_review_at": "2026-12-01T10:00:00Z",
+}
+
+
+class ClientRead(MoneyModel):
+    """A client as it stands at `as_of` (now unless asked otherwise): never stale."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CLIENT_EXAMPLE]})
+
+    client_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    market: str
+    manager_id: str | None
+    tags: list[str]
+    advocate: bool
+    problem_client: bool
+    do_not_contact: bool
+    attributes: dict[str, Any]
+    as_of: datetime
+    status: Status
+    status_since: datetime | None
+    signals: list[SignalRead]
+    tier: Literal["A", "B", "C"] | None
+    decision: str | None
+    orders_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    lifetime_revenue: Decimal
+    value: Decimal
+    average_order_value: Decimal | None
+    cycle_days: float
+    cycle_source: Literal["own", "market", "default"]
+    expected_next_order_at: datetime | None
+    days_since_last_order: float | None
+    overdue_ratio: float | None
+    open_requests: int
+    unconverted_requests: int
+    unanswered_contacts: int
+    last_contact_at: datetime | None
+    last_response_at: datetime | None
+    open_complaints: int
+    lost_count: int
+    last_lost_at: datetime | None
+    recovered_at: datetime | None
+    in_watch: bool
+    watch_ends_at: datetime | None
+    next_review_at: datetime | None
+
+
+SUMMARY_EXAMPLE = {
+    key: CLIENT_EXAMPLE[key]
+    for key in (
+        "client_id",
+        "name",
+        "email",
+        "phone",
+        "market",
+        "manager_id",
+        "status",
+        "status_since",
+        "tier",
+        "decision",
+        "value",
+        "orders_count",
+        "last_order_at",
+        "expected_next_order_at",
+        "cycle_days",
+        "lost_count",
+    )
+} | {"signals": ["lapsed"], "next_review_at": "2026-12-01T10:00:00Z"}
+
+
+class ClientSummary(MoneyModel):
+    """A row of a client list, as of the last evaluation (at most one sweep interval old)."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
+
+    client_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    market: str
+    manager_id: str | None
+    status: Status
+    status_since: datetime | None
+    signals: list[str]
+    tier: Literal["A", "B", "C"] | None
+    decision: str | None
+    value: Decimal
+    orders_count: int
+    last_order_at: datetime | None
+    expected_next_order_at: datetime | None
+    cycle_days: float
+    lost_count: int
+    next_review_at: datetime | None
+
+
+class ClientPage(BaseModel):
+    items: list[ClientSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
+class ClientPatch(ClientAttributes):
+    """Attributes to change; fields left out stay as they are. Recorded as a client.updated event."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"manager_id": "m-9", "tags": ["wholesale", "north"]}]},
+    )
+
+
+class TimelineItem(BaseModel):
+    kind: Literal["event", "status_change"]
+    at: datetime
+    id: str
+    type: str = Field(description="the event type, or `status_change`")
+    data: dict[str, Any]
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineItem]
+    next_cursor: str | None
+
+
+class StatsCell(MoneyModel):
+    status: Status
+    tier: Literal["A", "B", "C"] | None
+    clients: int
+    value: Decimal
+
+
+class Stats(MoneyModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "clients": 1200,
+                    "by_status": {"active": 800, "at_risk": 150, "lost": 200, "prospect": 50},
+                    "by_status_and_tier": [
+                        {"status": "at_risk", "tier": "A", "clients": 12, "value": "98000.00"}
+                    ],
+                    "value_at_risk": "180000.00",
+                    "value_lost": "95000.00",
+                }
+            ]
+        }
+    )
+    clients: int
+    by_status: dict[str, int]
+    by_status_and_tier: list[StatsCell]
+    value_at_risk: Decimal = Field(description="value of clients now at_risk")
+    value_lost: Decimal = Field(description="value of clients now lost")
+
+
+class ErasureRead(BaseModel):
+    client_id: str
+    erased: bool
+    events_deleted: int

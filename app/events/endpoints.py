@@ -1,0 +1,160 @@
+"""POST /v1/events and /v1/events/batch: parse, hand to the service, answer."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from app.auth.dependencies import EventsWriter
+from app.db import SessionDep
+from app.events import service
+from app.events.schemas import (
+    EXAMPLE_EVENT,
+    BatchItemError,
+    BatchResult,
+    EventAccepted,
+    EventIn,
+    event_adapter,
+)
+from app.kit import metrics
+from app.kit.deps import CurrentSnapshot, Now
+from app.kit.problems import ProblemError, field_errors, problem_responses
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def _accepted(outcome: service.Outcome) -> EventAccepted:
+    return EventAccepted(
+        id=outcome.id,
+        client_id=outcome.client_id,
+        duplicate=outcome.kind == "duplicate",
+        status=outcome.status or "prospect",
+        tier=outcome.tier,
+        signals=outcome.signals,
+    )
+
+
+def _conflict(event_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "Conflict",
+        f"event {event_id!r} was already received with a different body",
+        slug="idempotency-conflict",
+    )
+
+
+@router.post(
+    "",
+    summary="Post one event",
+    description=(
+        "Records one event and re-evaluates its client. Idempotent by `id`: the same id again "
+        "answers `duplicate: true` (200); the same id with a different body is a 409."
+    ),
+    response_model=EventAccepted,
+    status_code=201,
+    responses={200: {"model": EventAccepted, "description": "Duplicate of an applied event"}}
+    | problem_responses(401, 403, 409, 413, 422),
+)
+async def post_event(
+    event: Annotated[EventIn, Body(examples=[EXAMPLE_EVENT])],
+    session: SessionDep,
+    snapshot: CurrentSnapshot,
+    now: Now,
+    _: EventsWriter,
+) -> Any:
+    problem = service.check(event, snapshot.policy, now)
+    if problem:
+        raise problem
+    [outcome] = await service.ingest(session, [(0, event)], snapshot, now)
+    metrics.EVENTS.labels(event.type, outcome.kind).inc()
+    if outcome.kind == "conflict":
+        raise _conflict(outcome.id)
+    if outcome.kind == "duplicate":
+        return JSONResponse(_accepted(outcome).model_dump(mode="json"), status_code=200)
+    return _accepted(outcome)
+
+
+@router.post(
+    "/batch",
+    summary="Post up to 1,000 events",
+    description=(
+        "Each event is validated on its own: valid ones are applied (in one transaction), "
+        "invalid ones come back in `errors` with their index; the counts say how many were "
+        "accepted, duplicates and rejected."
+    ),
+    response_model=BatchResult,
+    responses=problem_responses(401, 403, 413, 422),
+)
+async def post_batch(
+    events: Annotated[
+        list[dict[str, Any]],
+        Body(max_length=1000, examples=[[EXAMPLE_EVENT]]),
+    ],
+    session: SessionDep,
+    snapshot: CurrentSnapshot,
+    now: Now,
+    _: EventsWriter,
+) -> BatchResult:
+    errors: list[BatchItemError] = []
+    valid = []
+    for index, raw in enumerate(events):
+        raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        try:
+            envelope = event_adapter.validate_python(raw)
+        except ValidationError as exc:
+            fields = field_errors(exc.errors())
+            errors.append(
+                BatchItemError(
+                    index=index,
+                    id=raw_id,
+                    status=422,
+                    title="Invalid event",
+                    detail="; ".join(f"{f.field}: {f.message}" for f in fields[:5]),
+                    errors=[f.model_dump() for f in fields],
+                )
+            )
+            continue
+        problem = service.check(envelope, snapshot.policy, now)
+        if problem:
+            errors.append(
+                BatchItemError(
+                    index=index,
+                    id=envelope.id,
+                    status=problem.status,
+                    title=problem.title,
+                    detail=problem.detail or problem.title,
+                    errors=[e.model_dump() for e in problem.errors or []],
+                )
+            )
+            continue
+        valid.append((index, envelope))
+    outcomes = await service.ingest(session, valid, snapshot, now)
+    items = []
+    for outcome in outcomes:
+        if outcome.kind == "conflict":
+            conflict = _conflict(outcome.id)
+            errors.append(
+                BatchItemError(
+                    index=outcome.index,
+                    id=outcome.id,
+                    status=409,
+                    title=conflict.title,
+                    detail=conflict.detail or "",
+                )
+            )
+        else:
+            items.append(_accepted(outcome))
+    kinds = {outcome.index: outcome.kind for outcome in outcomes}
+    for index, envelope in valid:
+        metrics.EVENTS.labels(envelope.type, kinds[index]).inc()
+    errors.sort(key=lambda e: e.index)
+    accepted = sum(1 for o in outcomes if o.kind == "accepted")
+    duplicates = sum(1 for o in outcomes if o.kind == "duplicate")
+    return BatchResult(
+        accepted=accepted,
+        duplicates=duplicates,
+        rejected=len(errors),
+        items=items,
+        errors=errors,
+    )

@@ -1,0 +1,68 @@
+"""SQL for events."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.events.models import Event
+
+
+async def insert_new(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert events whose id is new; returns the ids actually inserted."""
+    if not rows:
+        return set()
+    statement = insert(Event).values(list(rows)).on_conflict_do_nothing(index_elements=[Event.id])
+    result = await session.execute(statement.returning(Event.id))
+    return set(result.scalars())
+
+
+async def hashes(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
+    result = await session.execute(
+        select(Event.id, Event.body_sha256).where(Event.id.in_(list(ids)))
+    )
+    return {row.id: row.body_sha256 for row in result}
+
+
+async def bodies_for_clients(
+    session: AsyncSession, client_ids: Sequence[str]
+) -> dict[str, list[tuple[dict[str, Any], datetime]]]:
+    """Every stored event of these clients, for a re-fold."""
+    result = await session.execute(
+        select(Event.client_id, Event.body, Event.occurred_at).where(
+            Event.client_id.in_(list(client_ids))
+        )
+    )
+    out: dict[str, list[tuple[dict[str, Any], datetime]]] = {c: [] for c in client_ids}
+    for row in result:
+        out[row.client_id].append((row.body, row.occurred_at))
+    return out
+
+
+async def bodies_for_client(
+    session: AsyncSession, client_id: str, until: datetime | None = None
+) -> list[tuple[dict[str, Any], datetime]]:
+    statement = select(Event.body, Event.occurred_at).where(Event.client_id == client_id)
+    if until is not None:
+        statement = statement.where(Event.occurred_at <= until)
+    result = await session.execute(statement)
+    return [(row.body, row.occurred_at) for row in result]
+
+
+async def page_for_client(
+    session: AsyncSession, client_id: str, before: tuple[datetime, str] | None, limit: int
+) -> list[Event]:
+    """Newest first, keyset on (occurred_at, id)."""
+    statement = select(Event).where(Event.client_id == client_id)
+    if before is not None:
+        statement = statement.where(tuple_(Event.occurred_at, Event.id) < tuple_(literal(before[0]), literal(before[1])))
+    statement = statement.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def delete_for_client(session: AsyncSession, client_id: str) -> int:
+    result = await session.execute(delete(Event).where(Event.client_id == client_id))
+    return int(result.rowcount)  # type: ignore[attr-defined]

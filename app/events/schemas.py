@@ -1,0 +1,300 @@
+"""Event envelopes (SPEC §2): one model per type, a discriminated union on `type`.
+
+Unknown top-level fields are rejected; `data` is validated per type. Rules that need the policy
+(currency, reason codes, future skew) are checked by the service.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from app.kit.problems import register_union_tags
+
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+ClientId = Annotated[str, Field(min_length=1, max_length=128)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=4000)]
+ReasonCode = Annotated[str, Field(min_length=1, max_length=64)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ClientAttributes(Strict):
+    """Attribute upsert carried by any event (`client`) or by PATCH; only given fields change."""
+
+    name: Annotated[str, Field(max_length=300)] | None = None
+    email: Annotated[str, Field(max_length=320)] | None = None
+    phone: Annotated[str, Field(max_length=64)] | None = None
+    market: Literal["b2b", "b2c"] | None = None
+    manager_id: Annotated[str, Field(max_length=128)] | None = None
+    tags: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=50)]
+        | None
+    ) = None
+    advocate: bool | None = None
+    problem_client: bool | None = None
+    do_not_contact: bool | None = None
+    attributes: dict[str, JsonValue] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _small(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is not None and len(str(value)) > 16_384:
+            raise ValueError("attributes must stay under 16 KiB")
+        return value
+
+    @model_validator(mode="after")
+    def _not_null_flags(self) -> "ClientAttributes":
+        for flag in ("market", "advocate", "problem_client", "do_not_contact", "tags"):
+            if flag in self.model_fields_set and getattr(self, flag) is None:
+                raise ValueError(f"{flag} cannot be null")
+        return self
+
+
+class OrderPlacedData(Strict):
+    order_id: Id
+    amount: Money
+    currency: Currency | None = None
+    amount_in_base: Money | None = None
+    margin: (
+        Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)] | None
+    ) = None
+
+
+class OrderRef(Strict):
+    order_id: Id
+
+
+class OrderRefundedData(Strict):
+    order_id: Id
+    amount: Money
+
+
+class RequestCreatedData(Strict):
+    request_id: Id
+    channel: Literal["quote", "inquiry", "cart", "other"]
+
+
+class RequestConvertedData(Strict):
+    request_id: Id
+    order_id: Id | None = None
+
+
+class RequestLostData(Strict):
+    request_id: Id
+    reason_code: ReasonCode | None = None
+
+
+class ContactLoggedData(Strict):
+    channel: Literal["call", "email", "sms", "meeting", "letter", "chat", "event"]
+    direction: Literal["outbound", "inbound"]
+    outcome: Literal["reached", "replied", "opened", "no_answer", "bounced", "declined"]
+    manager_id: Annotated[str, Field(max_length=128)] | None = None
+    campaign_id: Id | None = None
+    reason_code: ReasonCode | None = None
+    note: Note | None = None
+
+
+class FeedbackReceivedData(Strict):
+    feedback_id: Id
+    kind: Literal["complaint", "survey", "review", "exit_interview"]
+    score: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    order_id: Id | None = None
+    amount_at_issue: Money | None = None
+    reason_code: ReasonCode | None = None
+    note: Note | None = None
+
+
+class FeedbackRef(Strict):
+    feedback_id: Id
+
+
+class ClientChurnedData(Strict):
+    reason_code: ReasonCode | None = None
+
+
+class Empty(Strict):
+    pass
+
+
+class EnvelopeBase(Strict):
+    id: Id
+    occurred_at: AwareDatetime
+    client_id: ClientId
+    client: ClientAttributes | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class OrderPlaced(EnvelopeBase):
+    type: Literal["order.placed"]
+    data: OrderPlacedData
+
+
+class OrderCancelled(EnvelopeBase):
+    type: Literal["order.cancelled"]
+    data: OrderRef
+
+
+class OrderRefunded(EnvelopeBase):
+    type: Literal["order.refunded"]
+    data: OrderRefundedData
+
+
+class RequestCreated(EnvelopeBase):
+    type: Literal["request.created"]
+    data: RequestCreatedData
+
+
+class RequestConverted(EnvelopeBase):
+    type: Literal["request.converted"]
+    data: RequestConvertedData
+
+
+class RequestLost(EnvelopeBase):
+    type: Literal["request.lost"]
+    data: RequestLostData
+
+
+class ContactLogged(EnvelopeBase):
+    type: Literal["contact.logged"]
+    data: ContactLoggedData
+
+
+class FeedbackReceived(EnvelopeBase):
+    type: Literal["feedback.received"]
+    data: FeedbackReceivedData
+
+
+class FeedbackResolved(EnvelopeBase):
+    type: Literal["feedback.resolved"]
+    data: FeedbackRef
+
+
+class ClientChurned(EnvelopeBase):
+    type: Literal["client.churned"]
+    data: ClientChurnedData = Field(default_factory=ClientChurnedData)
+
+
+class ClientUpdated(EnvelopeBase):
+    type: Literal["client.updated"]
+    data: Empty = Field(default_factory=Empty)
+
+    @model_validator(mode="after")
+    def _has_attributes(self) -> "ClientUpdated":
+        if self.client is None:
+            raise ValueError("client.updated needs a `client` object with the attributes")
+        return self
+
+
+EVENT_MODELS = (
+    OrderPlaced,
+    OrderCancelled,
+    OrderRefunded,
+    RequestCreated,
+    RequestConverted,
+    RequestLost,
+    ContactLogged,
+    FeedbackReceived,
+    FeedbackResolved,
+    ClientChurned,
+    ClientUpdated,
+)
+EVENT_TYPES: tuple[str, ...] = tuple(
+    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for m in EVENT_MODELS
+)
+register_union_tags(EVENT_TYPES)
+
+EXAMPLE_EVENT = {
+    "id": "evt_8f2c",
+    "type": "order.placed",
+    "occurred_at": "2026-03-01T10:00:00Z",
+    "client_id": "acme",
+    "client": {"name": "Acme Ltd", "market": "b2b", "manager_id": "m-7"},
+    "data": {"order_id": "o-1", "amount": "1250.00", "currency": "EUR"},
+}
+
+EventIn = Annotated[
+    OrderPlaced
+    | OrderCancelled
+    | OrderRefunded
+    | RequestCreated
+    | RequestConverted
+    | RequestLost
+    | ContactLogged
+    | FeedbackReceived
+    | FeedbackResolved
+    | ClientChurned
+    | ClientUpdated,
+    Field(discriminator="type"),
+]
+event_adapter: TypeAdapter[EnvelopeBase] = TypeAdapter(EventIn)
+
+
+class EventAccepted(BaseModel):
+    """What an accepted event did: the answer to POST /v1/events."""
+
+    id: str
+    client_id: str
+    duplicate: bool = Field(description="true when this id was already applied (nothing changed)")
+    status: str = Field(description="the client's churn status after the event")
+    tier: str | None
+    signals: list[str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_8f2c",
+                    "client_id": "acme",
+                    "duplicate": False,
+                    "status": "active",
+                    "tier": "A",
+                    "signals": [],
+                }
+            ]
+        }
+    )
+
+
+class BatchItemError(BaseModel):
+    index: int
+    id: str | None = None
+    status: int
+    title: str
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int = Field(description="events applied now")
+    duplicates: int = Field(description="events whose id was already applied")
+    rejected: int = Field(description="events refused; see errors")
+    items: list[EventAccepted]
+    errors: list[BatchItemError]
+
+
+class StoredEvent(BaseModel):
+    id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]

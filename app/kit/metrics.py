@@ -1,0 +1,16 @@
+"""Prometheus metrics, served at GET /metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("winback_events_total", "Events received", ["type", "outcome"])
+REQUESTS = Histogram(
+    "winback_http_request_seconds",
+    "HTTP request duration",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SWEPT = Counter("winback_sweep_clients_total", "Clients re-evaluated by the sweeper")
+STATUS_CHANGES = Counter("winback_status_changes_total", "Status changes recorded", ["to"])
+DUE = Gauge("winback_clients_due", "Clients due for review at the last sweep")
+
+

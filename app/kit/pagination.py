@@ -1,0 +1,23 @@
+"""Opaque keyset cursors: base64url of a small JSON list."""
+
+import base64
+import json
+from typing import Any
+
+from app.kit.problems import invalid
+
+
+def encode(parts: list[Any]) -> str:
+    raw = json.dumps(parts, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str, length: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor") from None
+    if not isinstance(parts, list) or len(parts) != length:
+        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor")
+    return parts

@@ -1,0 +1,201 @@
+"""RFC 9457 problem documents: every error the API returns is one of these, never a stack trace."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("winback")
+
+PROBLEM_JSON = "application/problem+json"
+# Tags of discriminated unions (e.g. "order.placed"): pydantic puts them in error locations, but
+# they are not fields the sender wrote, so problem documents leave them out.
+UNION_TAGS: set[str] = set()
+
+
+def register_union_tags(tags: Sequence[str]) -> None:
+    UNION_TAGS.update(tags)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        slug: str | None = None,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.slug = slug
+        self.errors = list(errors) if errors else None
+        self.headers = headers
+
+    def problem(self, instance: str | None = None) -> Problem:
+        return Problem(
+            type=problem_type(self.slug) if self.slug else "about:blank",
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            errors=self.errors,
+        )
+
+
+def problem_type(slug: str) -> str:
+    return f"https://winback.dev/problems/{slug}"
+
+
+def invalid(field: str, message: str, kind: str = "value_error") -> ProblemError:
+    """A 422 for one field, in the same shape as request validation errors."""
+    return ProblemError(
+        422,
+        "Invalid request",
+        f"{field}: {message}",
+        slug="validation-error",
+        errors=[FieldError(field=field, message=message, type=kind)],
+    )
+
+
+def not_found(what: str) -> ProblemError:
+    return ProblemError(404, "Not found", f"{what} does not exist", slug="not-found")
+
+
+def field_path(loc: Sequence[str | int], drop_body: bool = True) -> str:
+    """('body', 'order.placed', 'data', 'amount') -> 'data.amount'; list indexes as [i]."""
+    parts = list(loc)
+    if drop_body and parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] if parts[0] == "body" else parts
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in UNION_TAGS or (isinstance(part, str) and part.startswith("function-")):
+            continue  # the discriminated union's tag, not a field the sender wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    out = []
+    for error in errors:
+        message = str(error.get("msg", "invalid"))
+        kind = str(error.get("type", "value_error"))
+        path = field_path(error.get("loc", ()))
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            path = f"{path}.type" if path != "body" else "type"
+        out.append(FieldError(field=path, message=message, type=kind))
+    return out
+
+
+def validation_problem(errors: Sequence[Any]) -> ProblemError:
+    fields = field_errors(errors)
+    detail = "; ".join(f"{e.field}: {e.message}" for e in fields[:5])
+    return ProblemError(422, "Invalid request", detail, slug="validation-error", errors=fields)
+
+
+def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+HTTP_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return _response(exc.problem(request.url.path), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            problem = ProblemError(
+                400, "Malformed JSON", "the body is not valid JSON", slug="malformed-json"
+            )
+            return _response(problem.problem(request.url.path))
+        return _response(validation_problem(errors).problem(request.url.path))
+
+    @app.exception_handler(ValidationError)
+    async def _pydantic(request: Request, exc: ValidationError) -> JSONResponse:
+        return _response(validation_problem(exc.errors()).problem(request.url.path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = HTTP_TITLES.get(exc.status_code, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        problem = Problem(
+            type="about:blank",
+            title=title,
+            status=exc.status_code,
+            detail=detail,
+            instance=request.url.path,
+        )
+        return _response(problem, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem(
+            type=problem_type("internal-error"),
+            title="Internal error",
+            status=500,
+            detail="the server failed to handle this request; nothing was stored",
+            instance=request.url.path,
+        )
+        return _response(problem)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTP_TITLES[code]}
+    for code in (401, 403, 404, 409, 413, 422)
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: PROBLEM_RESPONSES[code] for code in codes}

@@ -1,0 +1,85 @@
+"""create_app(): engine and sessionmaker in the lifespan, routers, problem handlers, guard."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app import health
+from app.clients.endpoints import router as clients_router
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.events.endpoints import router as events_router
+from app.kit import problems
+from app.kit.guard import RequestGuard
+from app.migrate import head_revision
+from app.policy.endpoints import router as policy_router
+from app.policy.service import SnapshotCache
+
+log = logging.getLogger("winback")
+
+DESCRIPTION = """
+winback tells a seller which clients are slipping away, which lost clients are worth winning
+back, and how. Post order, request, contact and feedback events; read per-client churn status,
+signals and value tier, at-risk lists and recovery plans.
+
+Authentication: `Authorization: Bearer <key>`. Errors are RFC 9457 `application/problem+json`.
+Money is a decimal string; timestamps are ISO 8601 in UTC.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the app. `database_url` overrides settings (the CLI passes the embedded server's)."""
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if url is None:
+            raise RuntimeError("no database URL: use `winback serve` or set WINBACK_DATABASE_URL")
+        engine = create_engine(
+            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        worker_task = None
+        if settings.run_worker:
+            from app.worker.loop import run_forever
+
+            worker_task = asyncio.create_task(run_forever(app.state.sessionmaker, settings))
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await engine.dispose()
+
+    app = FastAPI(
+        title="winback",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "events", "description": "Webhook intake: order, request, contact events"},
+            {"name": "clients", "description": "Per-client state, lists, timeline, erasure"},
+            {"name": "policy", "description": "The deployment's thresholds"},
+            {"name": "operations", "description": "Health, readiness, metrics"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.snapshots = SnapshotCache(settings.snapshot_ttl_seconds)
+    app.state.key_cache = {}
+    app.state.migration_head = head_revision()
+    problems.install(app)
+    for router in (events_router, clients_router, policy_router, health.router):
+        app.include_router(router)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_batch_body_bytes=settings.max_batch_body_bytes,
+    )
+    return app

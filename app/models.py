@@ -1,0 +1,8 @@
+"""Imports every ORM model so Base.metadata knows all tables (for Alembic and tests)."""
+
+from app.auth.models import ApiKey
+from app.clients.models import Client, Erasure, StatusChange
+from app.events.models import Event
+from app.policy.models import PolicyRow, PopulationStats
+
+__all__ = ["ApiKey", "Client", "Erasure", "Event", "PolicyRow", "PopulationStats", "StatusChange"]

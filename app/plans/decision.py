@@ -1,0 +1,125 @@
+"""What to do with a client: the decision of SPEC §6, with its reasons.
+
+Cheap on purpose: the write path calls `decide` on every event to store the `decision` column
+that lists filter on. It reads only the state, the profile and the recorded reasons.
+
+Order:
+1. nothing to do — `prospect`, `active`, `recovered` without a signal → `no_action`;
+2. the let-go guards, first match wins — `do_not_contact`; `lost_count ≥ max_losses`; a recorded
+   `business_closed` / `need_changed`; `problem_client` → `let_go`;
+3. `lost` by tier — A → `return_first`, B → `should_return`, C with `advocate` →
+   `return_if_possible`, C (or no tier yet) → `let_go`;
+4. `at_risk` (including a recovered client with a signal in its watch) → `retain`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from app.churn.engine import ClientState
+from app.churn.facts import ClientFacts
+from app.kit.money import to_money
+from app.plans.diagnosis import terminal_reason
+from app.plans.profile import ClientProfile
+from app.plans.schemas import Decision
+from app.policy.schemas import Policy
+
+
+def money_text(value: Decimal) -> str:
+    """48200 -> '48,200.00' (for reasons and evidence; the API's money fields are plain)."""
+    return f"{to_money(value):,.2f}"
+
+
+def state_now(state: ClientState) -> datetime | None:
+    """The moment the state was evaluated at, when the state says (it has a last order)."""
+    if state.last_order_at is None or state.days_since_last_order is None:
+        return None
+    return state.last_order_at + timedelta(days=state.days_since_last_order)
+
+
+def days_since_lost(state: ClientState) -> float | None:
+    """Days since a `lost` client was lost; None for any other status."""
+    now = state_now(state)
+    if state.status != "lost" or state.last_lost_at is None or now is None:
+        return None
+    return max((now - state.last_lost_at).total_seconds() / 86400, 0.0)
+
+
+def cycles_since_lost(state: ClientState) -> float | None:
+    """The lapse of a `lost` client in its own cycles, counted from the moment it was lost (the
+    SPEC's "lost 40 days ago: 1.3 cycles"); None for any other status."""
+    since = days_since_lost(state)
+    return None if since is None else since / state.cycle_days
+
+
+def lost_text(state: ClientState) -> str:
+    """'lost 40 days ago: 1.3 cycles of 30 days' for a lost client."""
+    since = days_since_lost(state)
+    if since is None:
+        return "lost"
+    how = ""
+    if state.episodes and state.episodes[-1].by_notice:
+        how = " (churn notice)"
+    return (
+        f"lost {since:.0f} days ago{how}: {since / state.cycle_days:.1f} cycles "
+        f"of {state.cycle_days:g} days"
+    )
+
+
+def signals_text(state: ClientState) -> str:
+    text = f"at risk: signals {', '.join(state.signal_codes)}"
+    if state.in_watch and state.watch_ends_at is not None:
+        text += f"; recovered, in the watch until {state.watch_ends_at.date().isoformat()}"
+    return text
+
+
+def decide(
+    profile: ClientProfile, state: ClientState, facts: ClientFacts, policy: Policy
+) -> tuple[Decision, list[str]]:
+    status = state.status
+    if status == "prospect":
+        return "no_action", ["prospect: no order yet"]
+    if status == "active":
+        return "no_action", ["active: no signal"]
+    if status == "recovered" and not state.signals:
+        ends = state.watch_ends_at.date().isoformat() if state.watch_ends_at else "?"
+        return "no_action", [
+            f"recovered, no signal; watch until {ends} "
+            f"(recovery_watch_days {policy.recovery_watch_days:g})"
+        ]
+
+    context = lost_text(state) if status == "lost" else signals_text(state)
+    if profile.do_not_contact:
+        return "let_go", ["do_not_contact: the client asked not to be contacted", context]
+    if state.lost_count >= policy.max_losses:
+        return "let_go", [
+            f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
+            "a client lost that often is not brought back",
+            context,
+        ]
+    terminal = terminal_reason(state, facts, policy)
+    if terminal is not None:
+        return "let_go", [f"diagnosis {terminal}: there is nothing to win back", context]
+    if profile.problem_client:
+        return "let_go", ["problem client: costs more than it brings", context]
+
+    if status != "lost":
+        return "retain", [context]
+
+    value = money_text(state.value)
+    tier = profile.tier
+    if tier == "A":
+        return "return_first", [f"tier A (value {value})", context]
+    if tier == "B":
+        return "should_return", [f"tier B (value {value})", context]
+    label = "tier C" if tier == "C" else "no tier yet, treated as C"
+    if profile.advocate:
+        return "return_if_possible", [
+            f"{label} with advocate (value {value}): treated as B, it brings others",
+            context,
+        ]
+    return "let_go", [
+        f"{label} (value {value}): a win-back would cost more than it brings",
+        context,
+    ]

@@ -1,0 +1,316 @@
+"""The recovery plan as the API returns it (SPEC §6). Money crosses the API as decimal strings.
+
+These are output models only: the pure planner (`app.plans.plan`) builds them, the endpoint
+serialises them. Every literal below is part of the public contract.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Decision = Literal[
+    "no_action", "retain", "return_first", "should_return", "return_if_possible", "let_go"
+]
+DECISIONS: tuple[Decision, ...] = (
+    "no_action",
+    "retain",
+    "return_first",
+    "should_return",
+    "return_if_possible",
+    "let_go",
+)
+WIN_BACK_DECISIONS: frozenset[str] = frozenset(
+    {"return_first", "should_return", "return_if_possible"}
+)
+Status = Literal["prospect", "active", "at_risk", "lost", "recovered"]
+Tier = Literal["A", "B", "C"]
+DiagnosisGroup = Literal["competitor", "company", "external", "unknown"]
+DiagnosisSource = Literal["recorded", "inferred", "none"]
+Urgency = Literal["high", "medium", "low"]
+OwnerRole = Literal["leadership", "retention_team"]
+Channel = Literal["call", "email", "sms", "letter", "meeting", "event", "ads"]
+OfferKind = Literal[
+    "guarantee",
+    "special_terms",
+    "personal_control",
+    "something_new",
+    "compensation",
+    "discount",
+    "gift",
+    "price_lock",
+]
+
+Money = Annotated[
+    str,
+    Field(
+        pattern=r"^-?\d+\.\d{2}$",
+        description="amount in the policy currency, a decimal string with 2 places",
+        examples=["48200.00"],
+    ),
+]
+
+
+class Diagnosis(BaseModel):
+    """Why the client is leaving or left, and how sure we are."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "group": "company",
+                    "reason_codes": ["delivery_failure"],
+                    "source": "recorded",
+                    "human_factor": False,
+                    "verify": False,
+                    "evidence": ["complaint fb-9 unresolved 52 days"],
+                }
+            ]
+        },
+    )
+
+    group: DiagnosisGroup = Field(
+        description="reason group; `unknown` when nothing but the lapse is known"
+    )
+    reason_codes: list[str] = Field(description="reason codes, the leading one first")
+    source: DiagnosisSource = Field(
+        description="`recorded`: the client or a request/complaint gave the reason; "
+        "`inferred`: read from the signals; `none`: no reason is known"
+    )
+    human_factor: bool = Field(description="a human-factor reason: harder to repair")
+    verify: bool = Field(description="the recorded reason disagrees with the evidence")
+    evidence: list[str] = Field(description="the facts behind the diagnosis, with numbers")
+
+
+class Owner(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={"examples": [{"role": "leadership", "exclude_manager_ids": ["m-7"]}]},
+    )
+
+    role: OwnerRole
+    exclude_manager_ids: list[str] = Field(
+        description="managers who must not own the plan (the one who had the client when it "
+        "was lost, the one in a human-factor conflict)"
+    )
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "day": 0,
+                    "channel": "call",
+                    "action": "apology_call",
+                    "owner_role": "leadership",
+                    "goal": "hear the client out, confirm the real reason",
+                }
+            ]
+        },
+    )
+
+    day: int = Field(ge=0, description="days after the plan's as_of")
+    channel: Channel
+    action: str
+    owner_role: OwnerRole
+    goal: str
+
+
+class OfferComponent(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "compensation",
+                    "text": "credit for the problem order",
+                    "amount": "500.00",
+                    "basis": "20% of order o-17 (2,500.00)",
+                }
+            ]
+        },
+    )
+
+    kind: OfferKind
+    text: str
+    amount: Money | None = None
+    basis: str | None = None
+
+
+class Offer(BaseModel):
+    """The reason to return: never a bare discount, always bounded and time-limited."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "components": [
+                        {"kind": "guarantee", "text": "the problem will not recur"},
+                        {
+                            "kind": "compensation",
+                            "text": "credit for the problem order",
+                            "amount": "500.00",
+                            "basis": "20% of order o-17 (2,500.00)",
+                        },
+                    ],
+                    "max_discount_pct": 10,
+                    "valid_days": 30,
+                }
+            ]
+        },
+    )
+
+    components: list[OfferComponent]
+    max_discount_pct: float = Field(ge=0, le=100)
+    valid_days: int = Field(ge=1)
+
+
+class Economics(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "value": "48200.00",
+                    "margin_rate": 0.3,
+                    "p_return": 0.4,
+                    "expected_value": "5784.00",
+                    "max_spend": "1735.20",
+                }
+            ]
+        },
+    )
+
+    value: Money
+    margin_rate: float = Field(ge=0, le=1)
+    p_return: float = Field(ge=0, le=1)
+    expected_value: Money = Field(description="p_return * value * margin_rate")
+    max_spend: Money = Field(description="expected_value * policy.max_spend_ratio")
+
+
+class AfterReturn(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={"examples": [{"watch_days": 180, "review_every_days": 30}]},
+    )
+
+    watch_days: int | float = Field(ge=0)
+    review_every_days: int = Field(ge=1)
+
+
+class RecoveryPlan(BaseModel):
+    """`GET /v1/clients/{client_id}/recovery-plan` (SPEC §6)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "acme",
+                    "as_of": "2026-05-01T00:00:00Z",
+                    "status": "lost",
+                    "tier": "A",
+                    "decision": "return_first",
+                    "decision_reasons": [
+                        "tier A (value 48,200.00)",
+                        "lost 40 days ago: 1.3 cycles of 30 days",
+                    ],
+                    "diagnosis": {
+                        "group": "company",
+                        "reason_codes": ["delivery_failure"],
+                        "source": "recorded",
+                        "human_factor": False,
+                        "verify": False,
+                        "evidence": ["complaint fb-9 unresolved 52 days"],
+                    },
+                    "urgency": "high",
+                    "owner": {"role": "leadership", "exclude_manager_ids": ["m-7"]},
+                    "steps": [
+                        {
+                            "day": 0,
+                            "channel": "call",
+                            "action": "apology_call",
+                            "owner_role": "leadership",
+                            "goal": "hear the client out, confirm the real reason",
+                        },
+                        {
+                            "day": 3,
+                            "channel": "letter",
+                            "action": "director_letter",
+                            "owner_role": "leadership",
+                            "goal": "a letter signed by a director, by hand where possible, "
+                            "with the offer and a gift",
+                        },
+                    ],
+                    "offer": {
+                        "components": [
+                            {
+                                "kind": "personal_control",
+                                "text": "personal control by a named senior person",
+                            },
+                            {
+                                "kind": "compensation",
+                                "text": "credit for the problem order",
+                                "amount": "500.00",
+                                "basis": "20% of order o-17 (2,500.00)",
+                            },
+                        ],
+                        "max_discount_pct": 10,
+                        "valid_days": 30,
+                    },
+                    "economics": {
+                        "value": "48200.00",
+                        "margin_rate": 0.3,
+                        "p_return": 0.4,
+                        "expected_value": "5784.00",
+                        "max_spend": "1735.20",
+                    },
+                    "after_return": {"watch_days": 180, "review_every_days": 30},
+                }
+            ]
+        },
+    )
+
+    client_id: str
+    as_of: datetime
+    status: Status
+    tier: Tier | None
+    decision: Decision
+    decision_reasons: list[str]
+    diagnosis: Diagnosis
+    urgency: Urgency
+    owner: Owner
+    steps: list[Step]
+    offer: Offer | None
+    economics: Economics
+    after_return: AfterReturn | None
+
+
+__all__ = [
+    "DECISIONS",
+    "WIN_BACK_DECISIONS",
+    "AfterReturn",
+    "Channel",
+    "Decision",
+    "Diagnosis",
+    "DiagnosisGroup",
+    "DiagnosisSource",
+    "Economics",
+    "Money",
+    "Offer",
+    "OfferComponent",
+    "OfferKind",
+    "Owner",
+    "OwnerRole",
+    "RecoveryPlan",
+    "Status",
+    "Step",
+    "Tier",
+    "Urgency",
+]

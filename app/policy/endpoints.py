@@ -1,0 +1,67 @@
+"""GET/PUT /v1/policy."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, Field
+
+from app.auth.dependencies import Admin, ClientsReader
+from app.db import ReadSessionDep, SessionDep
+from app.kit.deps import Now, ReadSnapshot
+from app.kit.problems import problem_responses
+from app.policy import service
+from app.policy.schemas import Policy
+
+router = APIRouter(prefix="/v1/policy", tags=["policy"])
+
+
+class PolicyRead(BaseModel):
+    version: int = Field(description="bumped by every change; clients record the version they saw")
+    policy: Policy
+
+
+class PolicyChanged(PolicyRead):
+    reevaluation: str = Field(
+        description="every client is re-evaluated under the new policy by the worker, in the "
+        "background; GET /v1/policy/reevaluation shows progress"
+    )
+
+
+class ReevaluationProgress(BaseModel):
+    version: int
+    clients_pending: int = Field(description="clients not yet evaluated under this version")
+
+
+@router.get("", response_model=PolicyRead, responses=problem_responses(401, 403))
+async def get_policy(snapshot: ReadSnapshot, _: ClientsReader) -> PolicyRead:
+    return PolicyRead(version=snapshot.version, policy=snapshot.policy)
+
+
+@router.put(
+    "",
+    response_model=PolicyChanged,
+    summary="Replace the policy (admin); every client is re-evaluated in the background",
+    responses=problem_responses(401, 403, 422),
+)
+async def put_policy(
+    policy: Annotated[Policy, Body(examples=[Policy().model_dump(mode="json")])],
+    request: Request,
+    session: SessionDep,
+    now: Now,
+    principal: Admin,
+) -> PolicyChanged:
+    version = await service.replace_policy(session, policy, principal.key_id, now)
+    request.app.state.snapshots.invalidate()
+    return PolicyChanged(version=version, policy=policy, reevaluation="scheduled")
+
+
+@router.get(
+    "/reevaluation",
+    response_model=ReevaluationProgress,
+    responses=problem_responses(401, 403),
+)
+async def reevaluation(
+    session: ReadSessionDep, snapshot: ReadSnapshot, _: ClientsReader
+) -> ReevaluationProgress:
+    pending = await service.clients_pending(session, snapshot.version)
+    return ReevaluationProgress(version=snapshot.version, clients_pending=pending)

@@ -1,0 +1,69 @@
+"""SQL for the policy row and the population figures."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.policy.models import PolicyRow, PopulationStats
+
+
+async def load(session: AsyncSession) -> tuple[PolicyRow | None, PopulationStats | None]:
+    policy = await session.get(PolicyRow, 1)
+    stats = await session.get(PopulationStats, 1)
+    return policy, stats
+
+
+async def save_policy(
+    session: AsyncSession, body: dict[str, Any], updated_by: str | None, now: datetime
+) -> int:
+    """Store the policy and bump its version; returns the new version."""
+    statement = insert(PolicyRow).values(
+        id=1, body=body, version=1, updated_at=now, updated_by=updated_by
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[PolicyRow.id],
+        set_={
+            "body": statement.excluded.body,
+            "version": PolicyRow.version + 1,
+            "updated_at": statement.excluded.updated_at,
+            "updated_by": statement.excluded.updated_by,
+        },
+    ).returning(PolicyRow.version)
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def save_population(
+    session: AsyncSession,
+    a_min: Decimal | None,
+    b_min: Decimal | None,
+    clients_with_orders: int,
+    market_cycles: dict[str, Any],
+    now: datetime,
+) -> None:
+    values = {
+        "tier_a_min_value": a_min,
+        "tier_b_min_value": b_min,
+        "clients_with_orders": clients_with_orders,
+        "market_cycles": market_cycles,
+        "refreshed_at": now,
+    }
+    statement = insert(PopulationStats).values(id=1, **values)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=[PopulationStats.id], set_=values)
+    )
+
+
+async def current_version(session: AsyncSession) -> int:
+    version = await session.scalar(select(PolicyRow.version).where(PolicyRow.id == 1))
+    return int(version or 0)
+
+
+async def clients_behind(session: AsyncSession, version: int) -> int:
+    from app.clients.models import Client
+
+    statement = select(func.count()).select_from(Client).where(Client.policy_version < version)
+    return int(await session.scalar(statement) or 0)

@@ -1,0 +1,73 @@
+"""The policy as the core sees it: a `Snapshot` of policy + tier thresholds + market cycles."""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.policy import repository
+from app.policy.schemas import DEFAULT_POLICY, Policy
+from app.tiers import Thresholds
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    policy: Policy
+    version: int
+    thresholds: Thresholds | None
+    # median cycle per market, only for markets with enough clients that have their own cycle
+    market_cycles: dict[str, float] = field(default_factory=dict)
+
+    def market_cycle(self, market: str) -> float | None:
+        return self.market_cycles.get(market)
+
+
+async def load_snapshot(session: AsyncSession) -> Snapshot:
+    row, stats = await repository.load(session)
+    policy = Policy.model_validate(row.body) if row else DEFAULT_POLICY
+    thresholds = None
+    cycles: dict[str, float] = {}
+    if stats is not None:
+        if stats.tier_a_min_value is not None and stats.tier_b_min_value is not None:
+            thresholds = Thresholds(stats.tier_a_min_value, stats.tier_b_min_value)
+        for market, figures in (stats.market_cycles or {}).items():
+            if figures.get("clients", 0) >= policy.market_cycle_min_clients:
+                cycles[market] = float(figures["median_cycle_days"])
+    return Snapshot(policy, row.version if row else 0, thresholds, cycles)
+
+
+class SnapshotCache:
+    """A per-process cache of the snapshot, so a write does not re-read the policy each time.
+
+    Another process's policy change reaches this one within `ttl_seconds`; writes made with the
+    older policy in that window are re-evaluated by the worker (their policy_version is older).
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._snapshot: Snapshot | None = None
+        self._loaded_at = 0.0
+
+    async def get(self, session: AsyncSession) -> Snapshot:
+        fresh = time.monotonic() - self._loaded_at < self.ttl_seconds
+        if self._snapshot is None or not fresh:
+            self._snapshot = await load_snapshot(session)
+            self._loaded_at = time.monotonic()
+        return self._snapshot
+
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+
+async def replace_policy(
+    session: AsyncSession, policy: Policy, updated_by: str | None, now: datetime
+) -> int:
+    """Store a new policy. The worker re-evaluates every client whose policy_version is older."""
+    body: dict[str, Any] = policy.model_dump(mode="json")
+    return await repository.save_policy(session, body, updated_by, now)
+
+
+async def clients_pending(session: AsyncSession, version: int) -> int:
+    return await repository.clients_behind(session, version)

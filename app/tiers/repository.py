@@ -1,0 +1,80 @@
+"""Set-based refresh of tier cut points and market cycles (SPEC §5), run by the worker."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.tiers import Thresholds
+
+# One pass over clients with value: the value at which the running share first reaches each cutoff.
+CUT_POINTS = text(
+    """
+    WITH ranked AS (
+        SELECT value,
+               sum(value) OVER (ORDER BY value DESC, client_id DESC
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+               sum(value) OVER () AS total
+        FROM client
+        WHERE orders_count > 0 AND value > 0
+    )
+    SELECT min(value) FILTER (WHERE running - value < CAST(:a AS numeric) * total) AS a_min,
+           min(value) FILTER (WHERE running - value < CAST(:b AS numeric) * total) AS b_min
+    FROM ranked
+    """
+)
+CLIENTS_WITH_ORDERS = text("SELECT count(*) FROM client WHERE orders_count > 0")
+MARKET_CYCLES = text(
+    """
+    SELECT market, percentile_cont(0.5) WITHIN GROUP (ORDER BY cycle_days) AS median, count(*) AS n
+    FROM client WHERE cycle_source = 'own' GROUP BY market
+    """
+)
+# Clients whose tier the new thresholds change: due now, so the sweeper re-assesses them
+# (tier and the plan decision that depends on it) through the one assessment code path.
+TIER_MOVES = text(
+    """
+    UPDATE client SET next_review_at = :now
+    WHERE orders_count > 0
+      AND tier IS DISTINCT FROM (CASE WHEN value > 0 AND value >= :a_min THEN 'A'
+                                      WHEN value > 0 AND value >= :b_min THEN 'B'
+                                      ELSE 'C' END)
+    """
+)
+MARKET_MOVES = text(
+    "UPDATE client SET next_review_at = :now WHERE market = :market AND cycle_source <> 'own'"
+)
+
+
+async def cut_points(session: AsyncSession, cutoffs: tuple[float, float]) -> Thresholds | None:
+    """The value of the last client inside each cumulative share (ties by value stay together)."""
+    row = (await session.execute(CUT_POINTS, {"a": str(cutoffs[0]), "b": str(cutoffs[1])})).one()
+    if row.a_min is None or row.b_min is None:
+        return None
+    return Thresholds(a_min=Decimal(row.a_min), b_min=Decimal(row.b_min))
+
+
+async def clients_with_orders(session: AsyncSession) -> int:
+    return int((await session.execute(CLIENTS_WITH_ORDERS)).scalar_one())
+
+
+async def market_cycles(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    result = await session.execute(MARKET_CYCLES)
+    return {
+        row.market: {"median_cycle_days": float(row.median), "clients": int(row.n)}
+        for row in result
+    }
+
+
+async def mark_tier_moves(session: AsyncSession, thresholds: Thresholds, now: datetime) -> int:
+    result = await session.execute(
+        TIER_MOVES, {"now": now, "a_min": thresholds.a_min, "b_min": thresholds.b_min}
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_market_moves(session: AsyncSession, market: str, now: datetime) -> int:
+    result = await session.execute(MARKET_MOVES, {"now": now, "market": market})
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,40 @@
+"""`winback worker` (and the in-process worker of `winback serve`): the jobs on a timer."""
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.kit.time import utcnow
+from app.policy.service import load_snapshot
+from app.worker import jobs
+
+log = logging.getLogger("winback.worker")
+
+
+async def run_once(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, refresh: bool
+) -> None:
+    if refresh:
+        await jobs.refresh_population(sessionmaker, utcnow())
+    await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)
+    await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size)
+
+
+async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    last_refresh = float("-inf")
+    while True:
+        try:
+            async with sessionmaker() as session:
+                snapshot = await load_snapshot(session)
+            refresh = time.monotonic() - last_refresh >= snapshot.policy.tier_refresh_seconds
+            await run_once(sessionmaker, settings, refresh)
+            if refresh:
+                last_refresh = time.monotonic()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("worker round failed")
+        await asyncio.sleep(settings.sweep_interval_seconds)
