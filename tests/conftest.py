@@ -143,7 +143,10 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 def build_app(
-    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, **settings: Any
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    **settings: Any,
 ) -> Any:
     app = create_app(test_settings(**settings))
     app.state.engine = engine

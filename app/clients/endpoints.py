@@ -90,7 +90,7 @@ async def get_client(
 ) -> ClientRead:
     _check_as_of(as_of, now)
     client = await _client_or_404(session, client_id)
-    _, assessment, moment = await service.current(session, client, snapshot, now, as_of)
+    _facts, assessment, moment = await service.current(session, client, snapshot, now, as_of)
     return service.read_model(client, assessment, moment)
 
 
@@ -278,7 +278,7 @@ async def patch_client(
     )
     await events_service.ingest(session, [(0, event)], snapshot, now)
     await session.refresh(client)
-    _, assessment, moment = await service.current(session, client, snapshot, now, None)
+    _facts, assessment, moment = await service.current(session, client, snapshot, now, None)
     return service.read_model(client, assessment, moment)
 
 

@@ -79,7 +79,12 @@ class Client(Base):
         ),
         Index("ix_client_policy_version", "policy_version"),
         # lists: (filter, sort key, client_id) so keyset pages are index range scans
-        Index("ix_client_status_value", "status", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index(
+            "ix_client_status_value",
+            "status",
+            literal_column("value DESC"),
+            literal_column("client_id DESC"),
+        ),
         Index(
             "ix_client_status_last_order",
             "status",
@@ -93,9 +98,24 @@ class Client(Base):
             "client_id",
         ),
         Index("ix_client_value", literal_column("value DESC"), literal_column("client_id DESC")),
-        Index("ix_client_tier_value", "tier", literal_column("value DESC"), literal_column("client_id DESC")),
-        Index("ix_client_manager_value", "manager_id", literal_column("value DESC"), literal_column("client_id DESC")),
-        Index("ix_client_decision_value", "decision", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index(
+            "ix_client_tier_value",
+            "tier",
+            literal_column("value DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_manager_value",
+            "manager_id",
+            literal_column("value DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_decision_value",
+            "decision",
+            literal_column("value DESC"),
+            literal_column("client_id DESC"),
+        ),
         Index("ix_client_signals", "signals", postgresql_using="gin"),
     )
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Numeric,
     Select,
@@ -55,16 +56,14 @@ async def lock_or_create(
     rows = sorted(new_rows, key=lambda row: row["client_id"])
     statement = insert(Client).values(rows)
     # A no-op update takes the row lock and lets RETURNING see existing rows.
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[Client.client_id], set_={"client_id": statement.excluded.client_id}
     ).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
-    result = await session.execute(statement)
+    result = await session.execute(upsert)
     return {row["client_id"]: dict(row) for row in result.mappings()}
 
 
-async def lock_due(
-    session: AsyncSession, now: datetime, limit: int
-) -> list[dict[str, Any]]:
+async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Clients whose next_review_at has come, skipping rows another worker holds."""
     statement = (
         select(*ATTRIBUTE_COLUMNS)
@@ -113,8 +112,12 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[Mapping[st
 # --- reads -------------------------------------------------------------------------------------
 
 SORTS = ("value_desc", "last_order_desc", "overdue_desc")
-_LAST_ORDER = literal_column("coalesce(client.last_order_at, '-infinity'::timestamptz)")
-_NEXT_ORDER = literal_column("coalesce(client.expected_next_order_at, 'infinity'::timestamptz)")
+_LAST_ORDER: ColumnElement[datetime] = literal_column(
+    "coalesce(client.last_order_at, '-infinity'::timestamptz)"
+)
+_NEXT_ORDER: ColumnElement[datetime] = literal_column(
+    "coalesce(client.expected_next_order_at, 'infinity'::timestamptz)"
+)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,9 @@ def cursor_value(row: Mapping[str, Any], sort: str) -> str:
         return str(row["value"])
     if sort == "last_order_desc":
         return row["last_order_at"].isoformat() if row["last_order_at"] else "-infinity"
-    return row["expected_next_order_at"].isoformat() if row["expected_next_order_at"] else "infinity"
+    return (
+        row["expected_next_order_at"].isoformat() if row["expected_next_order_at"] else "infinity"
+    )
 
 
 def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
@@ -209,7 +214,8 @@ async def status_changes_page(
     statement = select(StatusChange).where(StatusChange.client_id == client_id)
     if before is not None:
         statement = statement.where(
-            tuple_(StatusChange.at, _CHANGE_ITEM_ID) < tuple_(literal(before[0]), literal(before[1]))
+            tuple_(StatusChange.at, _CHANGE_ITEM_ID)
+            < tuple_(literal(before[0]), literal(before[1]))
         )
     statement = statement.order_by(StatusChange.at.desc(), _CHANGE_ITEM_ID.desc()).limit(limit)
     return list((await session.execute(statement)).scalars())

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic.config import JsonDict
 
 from app.events.schemas import ClientAttributes
 
@@ -23,7 +24,7 @@ class MoneyModel(BaseModel):
         return f"{value:.2f}" if isinstance(value, Decimal) else value
 
 
-CLIENT_EXAMPLE = {
+CLIENT_EXAMPLE: JsonDict = {
     "client_id": "acme",
     "name": "Acme Ltd",
     "email": "buyer@acme.example",
@@ -120,7 +121,7 @@ class ClientRead(MoneyModel):
     next_review_at: datetime | None
 
 
-SUMMARY_EXAMPLE = {
+SUMMARY_EXAMPLE: JsonDict = {
     key: CLIENT_EXAMPLE[key]
     for key in (
         "client_id",
@@ -146,7 +147,9 @@ SUMMARY_EXAMPLE = {
 class ClientSummary(MoneyModel):
     """A row of a client list, as of the last evaluation (at most one sweep interval old)."""
 
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [SUMMARY_EXAMPLE]}
+    )
 
     client_id: str
     name: str | None
@@ -170,11 +173,13 @@ class ClientSummary(MoneyModel):
 
 class ClientPage(BaseModel):
     items: list[ClientSummary]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
 
 
 class ClientPatch(ClientAttributes):
-    """Attributes to change; fields left out stay as they are. Recorded as a client.updated event."""
+    """Attributes to change; fields left out stay as they are. Stored as a client.updated event."""
 
     model_config = ConfigDict(
         extra="forbid",

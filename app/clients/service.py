@@ -6,7 +6,7 @@ and the policy re-evaluation all go through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,7 +143,7 @@ def record_of(body: Mapping[str, Any], occurred_at: datetime) -> EventRecord:
     return EventRecord(body["id"], body["type"], occurred_at, body.get("data") or {})
 
 
-def facts_from_events(events: list[tuple[Mapping[str, Any], datetime]]) -> ClientFacts:
+def facts_from_events(events: Sequence[tuple[Mapping[str, Any], datetime]]) -> ClientFacts:
     return summarize((record_of(body, at), manager_change(body)) for body, at in events)
 
 

@@ -53,8 +53,10 @@ def _conflict(event_id: str) -> ProblemError:
     ),
     response_model=EventAccepted,
     status_code=201,
-    responses={200: {"model": EventAccepted, "description": "Duplicate of an applied event"}}
-    | problem_responses(401, 403, 409, 413, 422),
+    responses={
+        200: {"model": EventAccepted, "description": "Duplicate of an applied event"},
+        **problem_responses(401, 403, 409, 413, 422),
+    },
 )
 async def post_event(
     event: Annotated[EventIn, Body(examples=[EXAMPLE_EVENT])],
@@ -147,7 +149,7 @@ async def post_batch(
             items.append(_accepted(outcome))
     kinds = {outcome.index: outcome.kind for outcome in outcomes}
     for index, envelope in valid:
-        metrics.EVENTS.labels(envelope.type, kinds[index]).inc()
+        metrics.EVENTS.labels(envelope.type, kinds[index]).inc()  # type: ignore[attr-defined]
     errors.sort(key=lambda e: e.index)
     accepted = sum(1 for o in outcomes if o.kind == "accepted")
     duplicates = sum(1 for o in outcomes if o.kind == "duplicate")

@@ -58,7 +58,9 @@ async def page_for_client(
     """Newest first, keyset on (occurred_at, id)."""
     statement = select(Event).where(Event.client_id == client_id)
     if before is not None:
-        statement = statement.where(tuple_(Event.occurred_at, Event.id) < tuple_(literal(before[0]), literal(before[1])))
+        statement = statement.where(
+            tuple_(Event.occurred_at, Event.id) < tuple_(literal(before[0]), literal(before[1]))
+        )
     statement = statement.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
 

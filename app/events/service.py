@@ -58,7 +58,7 @@ def check(envelope: EnvelopeBase, policy: Policy, now: datetime) -> ProblemError
             f"is more than {policy.max_future_skew_seconds:g} s in the future",
             "future_timestamp",
         )
-    data = envelope.data
+    data = getattr(envelope, "data", None)
     if isinstance(envelope, OrderPlaced):
         currency = envelope.data.currency
         if currency and currency != policy.currency and envelope.data.amount_in_base is None:

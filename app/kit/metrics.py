@@ -12,5 +12,3 @@ REQUESTS = Histogram(
 SWEPT = Counter("winback_sweep_clients_total", "Clients re-evaluated by the sweeper")
 STATUS_CHANGES = Counter("winback_status_changes_total", "Status changes recorded", ["to"])
 DUE = Gauge("winback_clients_due", "Clients due for review at the last sweep")
-
-

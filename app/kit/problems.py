@@ -89,10 +89,11 @@ def not_found(what: str) -> ProblemError:
 
 
 def field_path(loc: Sequence[str | int], drop_body: bool = True) -> str:
-    """('body', 'order.placed', 'data', 'amount') -> 'data.amount'; list indexes as [i]."""
+    """('body', 'order.placed', 'data', 'amount') -> 'data.amount'; ('query', 'sort') -> 'sort';
+    list indexes as [i]. Headers keep their prefix (`header.accept`)."""
     parts = list(loc)
-    if drop_body and parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:] if parts[0] == "body" else parts
+    if drop_body and parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
     out = ""
     for part in parts:
         if isinstance(part, int):

@@ -4,9 +4,10 @@ Recorded reasons (exit interviews, `request.lost`, `client.churned`, complaint r
 over inferred ones. Inferred, from the engine's signals: an unresolved complaint or a low score →
 `company`; a volume drop while still ordering → `competitor` (share of wallet); requests not
 converting → `competitor_price`; unresponsive → `key_contact_left` (B2B: the person we knew has
-gone) or `no_contact` (B2C: we lost the channel); a lapse alone → `unknown`. When the evidence
-points to a group the recorded reasons do not cover, `verify` is set: the reason a client gives is
-often not the real one.
+gone) or `no_contact` (B2C: we lost the channel); a lapse alone → `unknown`. Of several
+inferences the first in that order sets the group, and only the codes of that group are listed.
+When the evidence points to a group the recorded reasons do not cover, `verify` is set: the reason
+a client gives is often not the real one.
 
 Which recorded reasons count: those given at or after the client's last order (an order
 supersedes what was said before it), plus those of complaints still open. Codes the policy no
@@ -46,7 +47,7 @@ class Finding:
     diagnosis: Diagnosis
     recorded: tuple[ReasonRecord, ...]  # the counted recorded reasons, most recent first
     complaints: tuple[FeedbackFact, ...]  # the counted complaints, most recent first
-    first_problem_at: datetime | None  # earliest non-lapse signal or recorded reason
+    first_problem_at: datetime | None  # earliest non-lapse signal, recorded reason or complaint
     last_problem_at: datetime | None  # latest of them
 
 
@@ -161,13 +162,14 @@ def diagnose(
         for item in inferred:
             if not covered & item.supports:
                 verify = True
+                said = f"{', '.join(reason_codes)} ({', '.join(sorted(covered))})"
+                seen = ", ".join(sorted(item.supports))
                 evidence.append(
-                    f"verify: recorded {', '.join(reason_codes)} ({', '.join(sorted(covered))}) "
-                    f"disagrees with the {item.signal} evidence ({item.group})"
+                    f"verify: recorded {said} disagrees with the {item.signal} evidence ({seen})"
                 )
     elif inferred:
-        reason_codes = _distinct(c for item in inferred for c in item.codes)
         group = inferred[0].group
+        reason_codes = _distinct(c for item in inferred if item.group == group for c in item.codes)
         source = "inferred"
     else:
         reason_codes = []
@@ -176,8 +178,10 @@ def diagnose(
         if "lapsed" in signals or state.status == "lost":
             evidence.append("no reason recorded or visible in the signals: the lapse alone")
 
+    complaints = counted_complaints(state, facts)
     problems = [r.at for r in recorded]
     problems.extend(s.since for s in state.signals if s.code != "lapsed")
+    problems.extend(c.received_at for c in complaints if c.received_at is not None)
     human_factor = any(code in policy.human_factor_codes for code in reason_codes)
     return Finding(
         diagnosis=Diagnosis(
@@ -189,7 +193,7 @@ def diagnose(
             evidence=evidence,
         ),
         recorded=tuple(recorded),
-        complaints=tuple(counted_complaints(state, facts)),
+        complaints=tuple(complaints),
         first_problem_at=min(problems, default=None),
         last_problem_at=max(problems, default=None),
     )

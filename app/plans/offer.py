@@ -44,27 +44,29 @@ def compensation(
     for complaint in finding.complaints:
         if complaint.amount_at_issue is not None:
             base = complaint.amount_at_issue
-            ref = f"the amount at issue in complaint {complaint.feedback_id}"
+            what = f"{money_text(base)} at issue in complaint {complaint.feedback_id}"
             if complaint.order_id:
-                ref += f" (order {complaint.order_id})"
+                what += f" (order {complaint.order_id})"
         elif complaint.order_id and complaint.order_id in facts.orders:
             order = facts.orders[complaint.order_id]
             if order.placed_at is None:
                 continue
             base = order.amount
-            ref = f"order {complaint.order_id}"
+            what = f"order {complaint.order_id} ({money_text(base)})"
         else:
             continue
-        raw = to_money(base * dec(policy.compensation_pct) / Decimal(100))
+        pct = policy.compensation_pct
+        raw = to_money(base * dec(pct) / Decimal(100))
         amount = min(raw, figures.max_spend)
-        basis = f"{policy.compensation_pct:g}% of {ref} ({money_text(base)}) (compensation_pct)"
-        if amount < raw:
-            basis += f", {money_text(raw)} capped by max_spend {money_text(figures.max_spend)}"
         if amount <= 0:
             return None
+        basis = f"{pct:g}% of {what}"
+        if amount < raw:
+            basis += f"; {money_text(raw)} capped by max_spend {money_text(figures.max_spend)}"
         return OfferComponent(
             kind="compensation",
-            text="a credit for the problem order, not a percent of the next one",
+            text=f"a credit of {pct:g}% (compensation_pct) of the problem order, "
+            "not a percent of the next one",
             amount=str(amount),
             basis=basis,
         )

@@ -47,7 +47,6 @@ B2B_MEETING_AFTER_DAYS = 7  # the meeting follows the letter
 B2B_EVENT_AFTER_DAYS = 14  # the event invitation follows the meeting (or the letter)
 DRIP_TOUCHES = 2  # drip touches listed in a plan; the drip goes on at the same pace
 B2B_RETENTION_GAP_DAYS = 2  # between B2B retention touches
-NOT_A_TOUCH: frozenset[Channel] = frozenset({"ads"})
 
 RETENTION_ORDER = (
     "dissatisfied",

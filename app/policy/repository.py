@@ -24,7 +24,7 @@ async def save_policy(
     statement = insert(PolicyRow).values(
         id=1, body=body, version=1, updated_at=now, updated_by=updated_by
     )
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[PolicyRow.id],
         set_={
             "body": statement.excluded.body,
@@ -33,7 +33,7 @@ async def save_policy(
             "updated_by": statement.excluded.updated_by,
         },
     ).returning(PolicyRow.version)
-    return int((await session.execute(statement)).scalar_one())
+    return int((await session.execute(upsert)).scalar_one())
 
 
 async def save_population(

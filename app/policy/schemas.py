@@ -5,10 +5,9 @@ validated here, and passed into the pure core as an argument.
 """
 
 from datetime import timedelta
-from decimal import Decimal
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 ReasonGroup = Literal["competitor", "company", "external"]
 
@@ -129,26 +128,53 @@ class Policy(BaseModel):
                 raise ValueError(f"reason code {code!r} must be 1-64 letters, digits or _")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.min_cycle_days > self.max_cycle_days:
-            raise ValueError("min_cycle_days must not exceed max_cycle_days")
-        if self.at_risk_cycles >= self.lost_cycles:
-            raise ValueError("at_risk_cycles must be below lost_cycles")
-        if self.recovered_at_risk_cycles > self.at_risk_cycles:
-            raise ValueError("recovered_at_risk_cycles must not exceed at_risk_cycles")
-        if self.offer_valid_days < self.min_offer_days:
-            raise ValueError("offer_valid_days must be at least min_offer_days")
-        bands = self.p_return_bands
+    # Cross-field rules sit on the later field so a problem document names the field to fix.
+    @field_validator("max_cycle_days")
+    @classmethod
+    def _cycle_range(cls, value: float, info: ValidationInfo) -> float:
+        if "min_cycle_days" in info.data and info.data["min_cycle_days"] > value:
+            raise ValueError("must not be below min_cycle_days")
+        return value
+
+    @field_validator("lost_cycles")
+    @classmethod
+    def _lost_after_at_risk(cls, value: float, info: ValidationInfo) -> float:
+        if "at_risk_cycles" in info.data and value <= info.data["at_risk_cycles"]:
+            raise ValueError("must be above at_risk_cycles")
+        return value
+
+    @field_validator("recovered_at_risk_cycles")
+    @classmethod
+    def _stricter_in_watch(cls, value: float, info: ValidationInfo) -> float:
+        if "at_risk_cycles" in info.data and value > info.data["at_risk_cycles"]:
+            raise ValueError("must not exceed at_risk_cycles (the watch is stricter)")
+        return value
+
+    @field_validator("offer_valid_days")
+    @classmethod
+    def _offer_long_enough(cls, value: int, info: ValidationInfo) -> int:
+        if "min_offer_days" in info.data and value < info.data["min_offer_days"]:
+            raise ValueError("must be at least min_offer_days")
+        return value
+
+    @field_validator("p_return_bands")
+    @classmethod
+    def _bands_ordered(cls, bands: list[ReturnProbabilityBand]) -> list[ReturnProbabilityBand]:
         if not bands or bands[-1].below_cycles is not None:
-            raise ValueError("p_return_bands must end with a band without below_cycles")
+            raise ValueError("must end with a band without below_cycles")
         bounds = [b.below_cycles for b in bands[:-1]]
         if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
-            raise ValueError("p_return_bands must have increasing below_cycles")
-        unknown = set(self.extra_human_factor_codes) - set(self.reason_codes)
+            raise ValueError("must have increasing below_cycles")
+        return bands
+
+    @field_validator("extra_human_factor_codes")
+    @classmethod
+    def _known_codes(cls, codes: list[str], info: ValidationInfo) -> list[str]:
+        known = set(BASE_REASON_CODES) | set(info.data.get("extra_reason_codes", {}))
+        unknown = set(codes) - known
         if unknown:
-            raise ValueError(f"extra_human_factor_codes not among reason codes: {sorted(unknown)}")
-        return self
+            raise ValueError(f"not among reason codes: {sorted(unknown)}")
+        return codes
 
     @property
     def reason_codes(self) -> dict[str, ReasonGroup]:
@@ -161,9 +187,6 @@ class Policy(BaseModel):
     @property
     def max_future_skew(self) -> timedelta:
         return timedelta(seconds=self.max_future_skew_seconds)
-
-    def money(self, value: float) -> Decimal:
-        return Decimal(str(value))
 
 
 DEFAULT_POLICY = Policy()

@@ -69,9 +69,7 @@ async def reevaluate_policy(
         total += len(rows)
 
 
-async def refresh_population(
-    sessionmaker: async_sessionmaker[AsyncSession], now: datetime
-) -> bool:
+async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> bool:
     """Recompute tier thresholds and market cycles; mark clients they move as due.
 
     Returns False when another worker holds the refresh."""

@@ -69,7 +69,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_client_policy_version", "client", ["policy_version"])
     op.create_index(
-        "ix_client_status_value", "client", ["status", sa.text("value DESC"), sa.text("client_id DESC")]
+        "ix_client_status_value",
+        "client",
+        ["status", sa.text("value DESC"), sa.text("client_id DESC")],
     )
     op.create_index(
         "ix_client_status_last_order",
@@ -90,12 +92,18 @@ def upgrade() -> None:
         ],
     )
     op.create_index("ix_client_value", "client", [sa.text("value DESC"), sa.text("client_id DESC")])
-    op.create_index("ix_client_tier_value", "client", ["tier", sa.text("value DESC"), sa.text("client_id DESC")])
     op.create_index(
-        "ix_client_manager_value", "client", ["manager_id", sa.text("value DESC"), sa.text("client_id DESC")]
+        "ix_client_tier_value", "client", ["tier", sa.text("value DESC"), sa.text("client_id DESC")]
     )
     op.create_index(
-        "ix_client_decision_value", "client", ["decision", sa.text("value DESC"), sa.text("client_id DESC")]
+        "ix_client_manager_value",
+        "client",
+        ["manager_id", sa.text("value DESC"), sa.text("client_id DESC")],
+    )
+    op.create_index(
+        "ix_client_decision_value",
+        "client",
+        ["decision", sa.text("value DESC"), sa.text("client_id DESC")],
     )
     op.create_index("ix_client_signals", "client", ["signals"], postgresql_using="gin")
 

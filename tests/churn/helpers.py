@@ -105,7 +105,12 @@ class History:
         **extra: Any,
     ) -> None:
         self.add(
-            "contact.logged", at(day), channel=channel, direction=direction, outcome=outcome, **extra
+            "contact.logged",
+            at(day),
+            channel=channel,
+            direction=direction,
+            outcome=outcome,
+            **extra,
         )
 
     def feedback(

@@ -99,11 +99,15 @@ event_bodies = st.one_of(
     ),
     st.tuples(
         st.just("request.converted"),
-        st.builds(lambda r, o: _drop_none({"request_id": r, "order_id": o}), request_ids, order_ids),
+        st.builds(
+            lambda r, o: _drop_none({"request_id": r, "order_id": o}), request_ids, order_ids
+        ),
     ),
     st.tuples(
         st.just("request.lost"),
-        st.builds(lambda r, c: _drop_none({"request_id": r, "reason_code": c}), request_ids, reasons),
+        st.builds(
+            lambda r, c: _drop_none({"request_id": r, "reason_code": c}), request_ids, reasons
+        ),
     ),
     st.tuples(
         st.just("contact.logged"),
@@ -131,7 +135,9 @@ event_bodies = st.one_of(
         ),
     ),
     st.tuples(st.just("feedback.resolved"), st.builds(lambda f: {"feedback_id": f}, feedback_ids)),
-    st.tuples(st.just("client.churned"), st.builds(lambda c: _drop_none({"reason_code": c}), reasons)),
+    st.tuples(
+        st.just("client.churned"), st.builds(lambda c: _drop_none({"reason_code": c}), reasons)
+    ),
     st.tuples(st.just("client.updated"), st.just({})),
 )
 
@@ -161,9 +167,7 @@ def series(draw: st.DrawFn) -> list[tuple[Any, tuple[str, dict[str, Any]], str |
 @st.composite
 def histories(draw: st.DrawFn) -> list[tuple[EventRecord, str | None]]:
     bodies = draw(series())
-    bodies += draw(
-        st.lists(st.tuples(moments, event_bodies, managers), min_size=1, max_size=30)
-    )
+    bodies += draw(st.lists(st.tuples(moments, event_bodies, managers), min_size=1, max_size=30))
     # ids unique, but their order unrelated to the order of times (ties at one moment happen)
     names = draw(st.permutations(range(len(bodies))))
     return [

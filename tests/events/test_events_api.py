@@ -13,7 +13,11 @@ from tests.conftest import NOW
 
 
 def order(
-    event_id: str, client_id: str = "acme", days_ago: float = 10, amount: Any = "100.00", **data: Any
+    event_id: str,
+    client_id: str = "acme",
+    days_ago: float = 10,
+    amount: Any = "100.00",
+    **data: Any,
 ) -> dict[str, Any]:
     return {
         "id": event_id,
@@ -88,13 +92,20 @@ async def test_conflict_on_another_client_leaves_no_client_behind(
 
 async def test_amount_may_be_a_number_or_a_string(api: AsyncClient, headers: dict) -> None:
     await api.post("/v1/events", json=order("e1", amount=12.5), headers=headers["writer"])
-    await api.post("/v1/events", json=order("e2", amount="7.25", days_ago=5), headers=headers["writer"])
+    await api.post(
+        "/v1/events", json=order("e2", amount="7.25", days_ago=5), headers=headers["writer"]
+    )
     client = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
     assert client["lifetime_revenue"] == "19.75"
 
 
 async def assert_rejected(
-    api: AsyncClient, headers: dict, session: AsyncSession, event: Any, field: str, status: int = 422
+    api: AsyncClient,
+    headers: dict,
+    session: AsyncSession,
+    event: Any,
+    field: str,
+    status: int = 422,
 ) -> dict[str, Any]:
     response = await api.post("/v1/events", json=event, headers=headers["writer"])
     assert response.status_code == status, response.text
@@ -164,7 +175,9 @@ async def test_foreign_currency_counts_in_base_amount(api: AsyncClient, headers:
     assert client["lifetime_revenue"] == "100.00"
 
 
-async def test_oversized_body_is_a_413(api: AsyncClient, headers: dict, session: AsyncSession) -> None:
+async def test_oversized_body_is_a_413(
+    api: AsyncClient, headers: dict, session: AsyncSession
+) -> None:
     event = order("e1") | {"client": {"name": "n" * 200, "attributes": {"blob": "x" * 2_000_000}}}
     response = await api.post("/v1/events", json=event, headers=headers["writer"])
     assert response.status_code == 413
@@ -206,7 +219,9 @@ async def test_late_event_rebuilds_state(api: AsyncClient, headers: dict) -> Non
     """An order older than what the client's facts assume triggers a re-fold, same result."""
     for i, days_ago in enumerate((10, 40, 70)):
         event = order(f"e{i}", days_ago=days_ago)
-        assert (await api.post("/v1/events", json=event, headers=headers["writer"])).status_code == 201
+        assert (
+            await api.post("/v1/events", json=event, headers=headers["writer"])
+        ).status_code == 201
     client = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
     assert client["cycle_days"] == 30.0
     assert client["cycle_source"] == "own"
@@ -251,7 +266,9 @@ async def test_every_event_type_is_accepted(api: AsyncClient, headers: dict) -> 
         {"type": "client.updated", "client": {"tags": ["vip"]}},
     ]
     batch = [
-        base | event | {"id": f"e{i}", "occurred_at": (NOW - timedelta(hours=3, minutes=-i)).isoformat()}
+        base
+        | event
+        | {"id": f"e{i}", "occurred_at": (NOW - timedelta(hours=3, minutes=-i)).isoformat()}
         for i, event in enumerate(events)
     ]
     body = (await api.post("/v1/events/batch", json=batch, headers=headers["writer"])).json()
@@ -262,7 +279,9 @@ async def test_every_event_type_is_accepted(api: AsyncClient, headers: dict) -> 
     assert client["status"] == "lost"  # the churn notice came after the last order
 
 
-async def test_attributes_last_writer_wins_by_business_time(api: AsyncClient, headers: dict) -> None:
+async def test_attributes_last_writer_wins_by_business_time(
+    api: AsyncClient, headers: dict
+) -> None:
     newer = order("e1", days_ago=1) | {"client": {"name": "New Name"}}
     older = order("e2", days_ago=9) | {"client": {"name": "Old Name", "phone": "+1"}}
     await api.post("/v1/events", json=newer, headers=headers["writer"])

@@ -115,6 +115,8 @@ def situation(
     return ClientProfile(client_id="acme", **profile), state, facts
 
 
-def make_plan(history: History, day: float, policy: Policy = POLICY, **profile: Any) -> RecoveryPlan:
+def make_plan(
+    history: History, day: float, policy: Policy = POLICY, **profile: Any
+) -> RecoveryPlan:
     client, state, facts = situation(history, day, policy, **profile)
     return plan(client, state, facts, policy, at(day))

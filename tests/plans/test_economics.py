@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from app.plans.economics import TIMES as X
 from app.policy.schemas import Policy, ReturnProbabilityBand
 
 from .builders import History, make_plan
@@ -25,10 +26,10 @@ def test_spec_example_numbers() -> None:
         "tier A (value 48,200.00)",
         "lost 40 days ago: 0.4 cycles of 90 days",
     ]
-    assert "expected value 5,784.00 = p_return 0.4 × value 48,200.00 × margin_rate 0.3" in (
+    assert f"expected value 5,784.00 = p_return 0.4 {X} value 48,200.00 {X} margin_rate 0.3" in (
         plan.decision_reasons
     )
-    assert "max spend 1,735.20 = expected value × max_spend_ratio 0.3" in plan.decision_reasons
+    assert f"max spend 1,735.20 = expected value {X} max_spend_ratio 0.3" in plan.decision_reasons
 
 
 # regular(): cycle 30, lost at day 210; the bands count cycles since the loss
@@ -74,8 +75,8 @@ def test_human_factor_multiplies_down() -> None:
     plan = make_plan(history, 240, tier="A")
     assert plan.economics.p_return == 0.28
     assert (
-        "p_return 0.4: lost 1.00 cycles ago < 2 (p_return_bands) × 0.7 for a human-factor reason "
-        "(human_factor_multiplier) = 0.28"
+        f"p_return 0.4: lost 1.00 cycles ago < 2 (p_return_bands) {X} 0.7 for a human-factor "
+        "reason (human_factor_multiplier) = 0.28"
     ) in plan.decision_reasons
     custom = make_plan(history, 240, Policy(human_factor_multiplier=0.5), tier="A")
     assert custom.economics.p_return == 0.2
@@ -98,11 +99,11 @@ def test_a_loss_before_this_one_multiplies_down() -> None:
 
 
 def test_decimal_arithmetic_rounds_half_up_to_cents() -> None:
-    # value 333.33: 0.4 × 333.33 × 0.3 = 39.9996 → 40.00; × 0.3 = 12.00
+    # value 333.33: 0.4 * 333.33 * 0.3 = 39.9996 → 40.00; * 0.3 = 12.00
     plan = make_plan(History().order(0, "333.33"), 300, tier="A")
     assert plan.economics.expected_value == "40.00"
     assert plan.economics.max_spend == "12.00"
-    # 0.25 × 1,234.50 × 0.3 = 92.5875 → 92.59; × 0.3 = 27.777 → 27.78
+    # 0.25 * 1,234.50 * 0.3 = 92.5875 → 92.59; * 0.3 = 27.777 → 27.78
     plan = make_plan(History().order(0, "1234.50"), 270 + 180, tier="A")
     assert (plan.economics.p_return, plan.economics.expected_value) == (0.25, "92.59")
     assert plan.economics.max_spend == "27.78"
@@ -116,7 +117,7 @@ def test_margin_rate_from_the_orders_own_margins() -> None:
     history = History().order(0, "1000.00", margin="200.00").order(30, "3000.00", margin="900.00")
     plan = make_plan(history, 30 + 270 + 10, tier="A")
     assert plan.economics.margin_rate == 0.275  # 1,100 / 4,000
-    assert Decimal(plan.economics.expected_value) == Decimal("440.00")  # 0.4 × 4,000 × 0.275
+    assert Decimal(plan.economics.expected_value) == Decimal("440.00")  # 0.4 * 4,000 * 0.275
     assert any(
         r.startswith("margin_rate 0.275: the client's own margin on 2 orders")
         for r in plan.decision_reasons

@@ -32,7 +32,9 @@ def test_tier_a_is_owned_by_leadership() -> None:
 
 
 def test_human_factor_is_owned_by_leadership_without_the_manager_in_conflict() -> None:
-    history = History().regular().contact(125, "reached", reason="manager_conflict", manager_id="m-3")
+    history = (
+        History().regular().contact(125, "reached", reason="manager_conflict", manager_id="m-3")
+    )
     history.survey(126, 3)
     plan = make_plan(history, 130, tier="B", manager_id="m-7")
     assert plan.decision == "retain"

@@ -1,0 +1,164 @@
+"""The worker with real commits: time alone moves clients, two workers share without overlap,
+tiers come from set-based cut points, a policy change re-evaluates everyone."""
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from httpx import AsyncClient
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.clients.models import Client, StatusChange
+from app.tiers import cut_points
+from app.worker import jobs
+from tests.conftest import NOW
+
+Headers = dict[str, dict[str, str]]
+
+
+def orders(client_id: str, days_ago: list[float], amount: str = "100.00") -> list[dict]:
+    return [
+        {
+            "id": f"{client_id}-o{i}",
+            "type": "order.placed",
+            "occurred_at": (NOW - timedelta(days=d)).isoformat(),
+            "client_id": client_id,
+            "data": {"order_id": f"{client_id}-{i}", "amount": amount},
+        }
+        for i, d in enumerate(days_ago)
+    ]
+
+
+async def post(api: AsyncClient, headers: Headers, events: list[dict]) -> None:
+    for start in range(0, len(events), 1000):
+        response = await api.post(
+            "/v1/events/batch", json=events[start : start + 1000], headers=headers["writer"]
+        )
+        assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
+
+
+async def stored(sessionmaker: async_sessionmaker[AsyncSession], client_id: str) -> Client:
+    async with sessionmaker() as session:
+        client = await session.get(Client, client_id)
+        assert client is not None
+        return client
+
+
+async def test_time_alone_moves_a_client_to_at_risk_then_lost(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    await post(committed_api, headers, orders("weekly", [28, 21, 14, 7, 1]))
+    client = await stored(committed, "weekly")
+    assert client.status == "active"
+    # due when 1.5 weekly cycles have passed since the last order
+    assert client.next_review_at == NOW - timedelta(days=1) + timedelta(days=10.5)
+
+    assert await jobs.sweep(committed, lambda: NOW + timedelta(days=1)) == []
+    assert await jobs.sweep(committed, lambda: NOW + timedelta(days=9, hours=13)) == ["weekly"]
+    client = await stored(committed, "weekly")
+    assert (client.status, client.signals) == ("at_risk", ["lapsed"])
+    assert client.next_review_at == NOW - timedelta(days=1) + timedelta(days=21)
+
+    assert await jobs.sweep(committed, lambda: NOW + timedelta(days=25)) == ["weekly"]
+    client = await stored(committed, "weekly")
+    assert (client.status, client.lost_count, client.next_review_at) == ("lost", 1, None)
+    async with committed() as session:
+        history = (
+            await session.execute(
+                select(StatusChange.from_status, StatusChange.to_status).order_by(StatusChange.id)
+            )
+        ).all()
+    assert [tuple(h) for h in history] == [
+        (None, "active"),
+        ("active", "at_risk"),
+        ("at_risk", "lost"),
+    ]
+
+
+async def test_two_workers_never_process_the_same_client(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    events = []
+    for i in range(600):
+        events += orders(f"c{i:04d}", [60, 30, 20])
+    await post(committed_api, headers, events)
+    later = NOW + timedelta(days=365)
+    first, second = await asyncio.gather(
+        jobs.sweep(committed, lambda: later, batch_size=50),
+        jobs.sweep(committed, lambda: later, batch_size=50),
+    )
+    assert set(first).isdisjoint(second)
+    assert sorted(first + second) == [f"c{i:04d}" for i in range(600)]
+    assert first and second, "both workers took a share"
+    async with committed() as session:
+        lost_changes = await session.scalar(
+            text("SELECT count(*) FROM status_change WHERE to_status = 'lost'")
+        )
+    assert lost_changes == 600  # one change per client, not two
+
+
+async def test_tier_refresh_matches_the_pareto_reference(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    values = [5000, 3000, 1200, 800, 400, 300, 200, 50, 30, 20]
+    events = []
+    for i, value in enumerate(values):
+        events += orders(f"c{i}", [40, 10], amount=f"{value / 2:.2f}")
+    await post(committed_api, headers, events)
+    assert (await stored(committed, "c0")).tier is None  # no cut points yet
+
+    assert await jobs.refresh_population(committed, NOW) is True
+    await jobs.sweep(committed, lambda: NOW)
+    reference = cut_points([Decimal(v) for v in values], (0.75, 0.95))
+    assert reference is not None
+    async with committed() as session:
+        tiers = {
+            row[0]: row[1] for row in await session.execute(select(Client.client_id, Client.tier))
+        }
+        a_min, b_min = (
+            await session.execute(
+                text("SELECT tier_a_min_value, tier_b_min_value FROM population_stats")
+            )
+        ).one()
+    assert (a_min, b_min) == (reference.a_min, reference.b_min)
+    # 5000+3000+1200 = 9200 of 11000 (83.6 %) reach 75 %;
+    # +800+400 = 94.5 %, +300 = 97.3 % reach 95 %
+    assert [tiers[f"c{i}"] for i in range(10)] == ["A", "A", "A", "B", "B", "B", "C", "C", "C", "C"]
+
+    # a new write is tiered O(1) against the stored thresholds, no refresh needed
+    await post(committed_api, headers, orders("newcomer", [40, 10], amount="2000.00"))
+    assert (await stored(committed, "newcomer")).tier == "A"
+
+
+async def test_policy_change_reevaluates_every_client(
+    committed_api: AsyncClient,
+    committed: async_sessionmaker[AsyncSession],
+    headers: Headers,
+) -> None:
+    events = []
+    for i in range(30):
+        events += orders(f"c{i}", [80, 50, 20])  # cycle 30, last order 20 days ago: active
+    await post(committed_api, headers, events)
+    policy: dict[str, Any] = (
+        await committed_api.get("/v1/policy", headers=headers["reader"])
+    ).json()
+    assert policy["version"] == 0
+    body = policy["policy"] | {"at_risk_cycles": 0.5, "recovered_at_risk_cycles": 0.5}
+    response = await committed_api.put("/v1/policy", json=body, headers=headers["admin"])
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+    assert response.json()["reevaluation"] == "scheduled"
+    progress = (
+        await committed_api.get("/v1/policy/reevaluation", headers=headers["reader"])
+    ).json()
+    assert progress == {"version": 1, "clients_pending": 30}
+
+    assert await jobs.reevaluate_policy(committed, lambda: NOW, batch_size=7) == 30
+    progress = (
+        await committed_api.get("/v1/policy/reevaluation", headers=headers["reader"])
+    ).json()
+    assert progress["clients_pending"] == 0
+    client = await stored(committed, "c0")
+    assert (client.status, client.policy_version) == ("at_risk", 1)
