@@ -1,4 +1,4 @@
-"""winback serve | worker | migrate | keys create/revoke | demo."""
+"""winback serve | worker | migrate | keys create/revoke | demo | openapi."""
 
 import argparse
 import asyncio
@@ -144,6 +144,12 @@ def demo(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def openapi(args: argparse.Namespace) -> None:
+    from app.openapi_doc import write
+
+    print(f"winback: wrote {write()}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(prog="winback", description=__doc__)
@@ -178,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=demo)
+
+    p = sub.add_parser("openapi", help="write openapi/openapi.json from the code")
+    p.set_defaults(func=openapi)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -15,6 +15,7 @@ from app.events.endpoints import router as events_router
 from app.kit import problems
 from app.kit.guard import RequestGuard
 from app.migrate import head_revision
+from app.plans.endpoints import router as plans_router
 from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         openapi_tags=[
             {"name": "events", "description": "Webhook intake: order, request, contact events"},
             {"name": "clients", "description": "Per-client state, lists, timeline, erasure"},
+            {"name": "plans", "description": "Recovery plans: retain, win back or let go"},
             {"name": "policy", "description": "The deployment's thresholds"},
             {"name": "operations", "description": "Health, readiness, metrics"},
         ],
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.key_cache = {}
     app.state.migration_head = head_revision()
     problems.install(app)
-    for router in (events_router, clients_router, policy_router, health.router):
+    for router in (events_router, clients_router, plans_router, policy_router, health.router):
         app.include_router(router)
     app.add_middleware(
         RequestGuard,

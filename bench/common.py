@@ -155,32 +155,52 @@ def _postgres_cpu_seconds() -> float:
     return total
 
 
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, steal) seconds of all cores since boot, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+
+
 @dataclass
 class CpuSample:
     at: float
     generator: float
     server: float
     postgres: float
+    busy: float = 0.0
+    steal: float = 0.0
 
 
 def cpu_sample(server_pid: int | None) -> CpuSample:
     times = os.times()
+    busy, steal = _machine_cpu_seconds()
     return CpuSample(
         at=time.perf_counter(),
         generator=times.user + times.system,
         server=_proc_cpu_seconds(server_pid) if server_pid else 0.0,
         postgres=_postgres_cpu_seconds(),
+        busy=busy,
+        steal=steal,
     )
 
 
 def cpu_split(start: CpuSample, end: CpuSample) -> dict[str, float]:
-    """Cores used on average by each party over the interval."""
+    """Cores used on average by each party over the interval; `other` is everything else that
+    ran on the machine meanwhile (other processes, the kernel), `steal` what the hypervisor took."""
     wall = max(end.at - start.at, 1e-9)
-    return {
+    split = {
         "generator": (end.generator - start.generator) / wall,
         "server": (end.server - start.server) / wall,
-        "postgres": (end.postgres - start.postgres) / wall,
+        "postgres": max(0.0, (end.postgres - start.postgres) / wall),
     }
+    busy = (end.busy - start.busy) / wall
+    split["other"] = max(0.0, busy - sum(split.values()))
+    split["steal"] = (end.steal - start.steal) / wall
+    return split
 
 
 # --- servers -----------------------------------------------------------------------------------

@@ -76,7 +76,9 @@ def create_ingest_app() -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(url, min_size=min(20, pool_size), max_size=pool_size)
+        app.state.pool = await asyncpg.create_pool(
+            url, min_size=min(20, pool_size), max_size=pool_size
+        )
         try:
             yield
         finally:

@@ -401,25 +401,16 @@ def _signals(
         received = item.received_at
         if received is None:
             continue
-        if received > now:
-            # dated ahead of the clock (within max_future_skew): it counts from its moment
-            low_score = (
-                item.kind in SCORED_FEEDBACK
-                and item.score is not None
-                and item.score <= policy.low_score
-            )
-            if item.open_complaint or (item.kind == "complaint" and in_watch) or low_score:
-                review.append(received)
-            continue
+        reason: str | None = None
         if item.open_complaint:
-            reasons.append((received, f"complaint {item.feedback_id} unresolved"))
+            reason = f"complaint {item.feedback_id} unresolved"
         elif (
             in_watch
             and item.kind == "complaint"
             and recovered_at is not None
             and received >= recovered_at
         ):
-            reasons.append((received, f"complaint {item.feedback_id} during the watch"))
+            reason = f"complaint {item.feedback_id} during the watch"
         elif (
             item.kind in SCORED_FEEDBACK
             and item.score is not None
@@ -427,8 +418,15 @@ def _signals(
         ):
             expires = received + window_days
             if now < expires:
-                reasons.append((received, f"{item.kind} {item.feedback_id} scored {item.score:g}"))
+                reason = f"{item.kind} {item.feedback_id} scored {item.score:g}"
                 review.append(expires)
+        if reason is None:
+            continue
+        if received > now:
+            # dated ahead of the clock (within max_future_skew): it counts from its moment
+            review.append(received)
+        else:
+            reasons.append((received, reason))
     if reasons:
         reasons.sort()
         signals.append(

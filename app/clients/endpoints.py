@@ -34,6 +34,7 @@ from app.events.schemas import ClientUpdated
 from app.kit import pagination
 from app.kit.deps import CurrentSnapshot, Now, ReadSnapshot
 from app.kit.problems import invalid, not_found, problem_responses
+from app.plans import DECISIONS
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
@@ -42,7 +43,6 @@ AsOf = Annotated[
     AwareDatetime | None,
     Query(description="evaluate the client as it stood at this moment (events up to it)"),
 ]
-DECISIONS = ("no_action", "retain", "return_first", "should_return", "return_if_possible", "let_go")
 CSV_COLUMNS = (
     "client_id",
     "name",
@@ -62,12 +62,12 @@ CSV_COLUMNS = (
 )
 
 
-def _check_as_of(as_of: datetime | None, now: datetime) -> None:
+def check_as_of(as_of: datetime | None, now: datetime) -> None:
     if as_of is not None and as_of > now:
         raise invalid("as_of", "must not be in the future", "future_as_of")
 
 
-async def _client_or_404(session: Any, client_id: str) -> Client:
+async def client_or_404(session: Any, client_id: str) -> Client:
     client = await repository.get(session, client_id)
     if client is None:
         raise not_found(f"client {client_id!r}")
@@ -88,8 +88,8 @@ async def get_client(
     _: ClientsReader,
     as_of: AsOf = None,
 ) -> ClientRead:
-    _check_as_of(as_of, now)
-    client = await _client_or_404(session, client_id)
+    check_as_of(as_of, now)
+    client = await client_or_404(session, client_id)
     _facts, assessment, moment = await service.current(session, client, snapshot, now, as_of)
     return service.read_model(client, assessment, moment)
 
@@ -129,7 +129,7 @@ async def list_clients(
     market: Literal["b2b", "b2c"] | None = None,
     manager_id: Annotated[str | None, Query(max_length=128)] = None,
     signal: Literal[SIGNAL_CODES] | None = None,  # type: ignore[valid-type]
-    decision: list[str] | None = None,
+    decision: Annotated[list[str] | None, Query(examples=["return_first"])] = None,
     min_value: Annotated[Decimal | None, Query(ge=0, max_digits=20, decimal_places=2)] = None,
     sort: Literal["value_desc", "last_order_desc", "overdue_desc"] = "value_desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -215,7 +215,7 @@ async def timeline(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> TimelinePage:
-    await _client_or_404(session, client_id)
+    await client_or_404(session, client_id)
     before: tuple[datetime, str] | None = None
     if cursor is not None:
         at_text, item_id = pagination.decode(cursor, 2)
@@ -268,7 +268,7 @@ async def patch_client(
     now: Now,
     _: EventsWriter,
 ) -> ClientRead:
-    client = await _client_or_404(session, client_id)
+    client = await client_or_404(session, client_id)
     event = ClientUpdated(
         id=f"patch-{uuid.uuid4().hex}",
         type="client.updated",
@@ -291,7 +291,7 @@ async def patch_client(
 async def erase_client(
     client_id: ClientIdPath, session: SessionDep, now: Now, principal: Admin
 ) -> ErasureRead:
-    await _client_or_404(session, client_id)
+    await client_or_404(session, client_id)
     deleted = await repository.erase(session, client_id, principal.key_id, now)
     return ErasureRead(client_id=client_id, erased=True, events_deleted=deleted)
 

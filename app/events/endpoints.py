@@ -59,7 +59,9 @@ def _conflict(event_id: str) -> ProblemError:
     },
 )
 async def post_event(
-    event: Annotated[EventIn, Body(examples=[EXAMPLE_EVENT])],
+    event: Annotated[
+        EventIn, Body(openapi_examples={"order": {"summary": "An order", "value": EXAMPLE_EVENT}})
+    ],
     session: SessionDep,
     snapshot: CurrentSnapshot,
     now: Now,
@@ -91,7 +93,10 @@ async def post_event(
 async def post_batch(
     events: Annotated[
         list[dict[str, Any]],
-        Body(max_length=1000, examples=[[EXAMPLE_EVENT]]),
+        Body(
+            max_length=1000,
+            openapi_examples={"batch": {"summary": "A batch", "value": [EXAMPLE_EVENT]}},
+        ),
     ],
     session: SessionDep,
     snapshot: CurrentSnapshot,

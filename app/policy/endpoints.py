@@ -12,6 +12,8 @@ from app.kit.problems import problem_responses
 from app.policy import service
 from app.policy.schemas import Policy
 
+DEFAULT_BODY = Policy().model_dump(mode="json")
+
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
 
@@ -44,7 +46,10 @@ async def get_policy(snapshot: ReadSnapshot, _: ClientsReader) -> PolicyRead:
     responses=problem_responses(401, 403, 422),
 )
 async def put_policy(
-    policy: Annotated[Policy, Body(examples=[Policy().model_dump(mode="json")])],
+    policy: Annotated[
+        Policy,
+        Body(openapi_examples={"defaults": {"summary": "The defaults", "value": DEFAULT_BODY}}),
+    ],
     request: Request,
     session: SessionDep,
     now: Now,

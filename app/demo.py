@@ -1,0 +1,294 @@
+"""`winback demo`: a realistic synthetic history, so a newcomer sees lists and plans at once.
+
+Every event goes through the same ingest service as the API. The three stories of the README's
+recovery-plan walkthrough (`stories`) are built here too; tests/plans/golden pins their plans.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.events.schemas import EnvelopeBase, event_adapter
+
+Event = dict[str, Any]
+
+
+class History:
+    """Builds one client's events; `days_ago` counts back from `now`."""
+
+    def __init__(self, client_id: str, now: datetime, client: dict[str, Any] | None = None):
+        self.client_id = client_id
+        self.now = now
+        self.events: list[Event] = []
+        self._client = client
+        self._n = 0
+
+    def add(self, kind: str, days_ago: float, data: dict[str, Any] | None = None) -> Event:
+        self._n += 1
+        event: Event = {
+            "id": f"{self.client_id}-{self._n}",
+            "type": kind,
+            "occurred_at": (self.now - timedelta(days=days_ago)).isoformat(),
+            "client_id": self.client_id,
+            "data": data or {},
+        }
+        if self._client is not None and self._n == 1:
+            event["client"] = self._client
+        self.events.append(event)
+        return event
+
+    def order(self, days_ago: float, amount: float | str, order_id: str | None = None) -> str:
+        order_id = order_id or f"{self.client_id}-o{self._n + 1}"
+        self.add("order.placed", days_ago, {"order_id": order_id, "amount": f"{float(amount):.2f}"})
+        return order_id
+
+    def orders(self, first_days_ago: float, every: float, count: int, amount: float) -> str:
+        last = ""
+        for k in range(count):
+            last = self.order(first_days_ago - k * every, amount)
+        return last
+
+    def contact(self, days_ago: float, outcome: str, **data: Any) -> None:
+        direction = data.pop("direction", "outbound")
+        channel = data.pop("channel", "call")
+        self.add(
+            "contact.logged",
+            days_ago,
+            {"channel": channel, "direction": direction, "outcome": outcome, **data},
+        )
+
+
+def stories(now: datetime) -> dict[str, list[Event]]:
+    """The README's three recovery plans: histories relative to `now`."""
+    # 1. A B2B tier-A distributor lost after a delivery failure.
+    northwind = History(
+        "northwind",
+        now,
+        {
+            "name": "Northwind Traders",
+            "market": "b2b",
+            "manager_id": "m-7",
+            "email": "buy@northwind.example",
+        },
+    )
+    last = northwind.orders(first_days_ago=460, every=30, count=12, amount=4200)
+    northwind.add(
+        "feedback.received",
+        128,
+        {
+            "feedback_id": "fb-9",
+            "kind": "complaint",
+            "order_id": last,
+            "amount_at_issue": "2500.00",
+            "reason_code": "delivery_failure",
+            "note": "pallets arrived a week late, two damaged",
+        },
+    )
+    northwind.contact(120, "reached", manager_id="m-7", note="promised a credit, never sent")
+
+    # 2. A B2C shopper who lapsed: bought every six weeks, then stopped.
+    ana = History(
+        "ana.k",
+        now,
+        {"name": "Ana K.", "market": "b2c", "email": "ana.k@mail.example"},
+    )
+    ana.orders(first_days_ago=420, every=45, count=6, amount=85)
+    ana.contact(120, "opened", channel="email")
+
+    # 3. A client lost twice: it came back once after a price dispute, then left again.
+    orbis = History(
+        "orbis",
+        now,
+        {"name": "Orbis Print", "market": "b2b", "manager_id": "m-3"},
+    )
+    orbis.orders(first_days_ago=700, every=20, count=6, amount=1500)
+    orbis.contact(560, "reached", reason_code="competitor_price", manager_id="m-3")
+    orbis.orders(first_days_ago=380, every=20, count=5, amount=1400)
+    orbis.add("request.lost", 280, {"request_id": "q-77", "reason_code": "competitor_price"})
+    return {"northwind": northwind.events, "ana.k": ana.events, "orbis": orbis.events}
+
+
+# --- the synthetic population ----------------------------------------------------------------
+
+ARCHETYPES = [
+    ("steady", 38),
+    ("stopped", 22),
+    ("volume_drop", 5),
+    ("unresponsive", 5),
+    ("unconverted", 5),
+    ("complaint", 6),
+    ("recovered", 6),
+    ("lost_twice", 3),
+    ("churned", 6),
+    ("prospect", 4),
+]
+REASONS = {
+    "competitor": ["competitor_price", "competitor_terms", "competitor_service"],
+    "company": ["service_quality", "delivery_failure", "manager_conflict", "billing_error"],
+    "external": ["budget_cut", "relocation", "business_closed", "need_changed", "seasonal"],
+}
+
+
+def synthetic(count: int, now: datetime, seed: int) -> list[Event]:
+    rng = random.Random(seed)
+    names, weights = zip(*ARCHETYPES, strict=True)
+    events: list[Event] = []
+    for i in range(count):
+        b2b = rng.random() < 0.35
+        market = "b2b" if b2b else "b2c"
+        client = {
+            "name": f"{'Company' if b2b else 'Shopper'} {i:05d}",
+            "market": market,
+            "email": f"client{i:05d}@example.com",
+            "manager_id": f"m-{rng.randint(1, 12)}" if b2b else None,
+            "advocate": rng.random() < 0.06,
+            "problem_client": rng.random() < 0.02,
+            "do_not_contact": rng.random() < 0.02,
+        }
+        history = History(f"{market}-{i:05d}", now, client)
+        archetype = rng.choices(names, weights)[0]
+        cycle = rng.uniform(14, 60) if b2b else rng.uniform(25, 110)
+        amount = rng.lognormvariate(7.5 if b2b else 4.0, 0.8)
+        _play(history, archetype, cycle, amount, rng)
+        events.extend(history.events)
+    return events
+
+
+def _jitter(rng: random.Random, cycle: float) -> float:
+    return cycle * rng.uniform(0.8, 1.2)
+
+
+def _buy(
+    history: History, rng: random.Random, start: float, end: float, cycle: float, amount: float
+) -> float:
+    """Orders from `start` days ago down to `end` days ago; returns the last order's days_ago."""
+    day = start
+    last = start
+    while day >= end:
+        history.order(day, amount * rng.uniform(0.7, 1.3))
+        last = day
+        day -= _jitter(rng, cycle)
+    return last
+
+
+def _play(
+    history: History, archetype: str, cycle: float, amount: float, rng: random.Random
+) -> None:
+    span = rng.uniform(300, 700)
+    if archetype == "prospect":
+        for k in range(rng.randint(1, 4)):
+            history.add(
+                "request.created", rng.uniform(1, 60), {"request_id": f"r{k}", "channel": "quote"}
+            )
+        return
+    if archetype == "steady":
+        _buy(history, rng, span, rng.uniform(0, cycle), cycle, amount)
+    elif archetype == "stopped":
+        _buy(history, rng, span, rng.uniform(1.5 * cycle, 6 * cycle), cycle, amount)
+        if rng.random() < 0.4:
+            group = rng.choice(list(REASONS))
+            history.contact(rng.uniform(1, 20), "reached", reason_code=rng.choice(REASONS[group]))
+    elif archetype == "volume_drop":
+        last = _buy(history, rng, span, cycle * 0.8, cycle, amount)
+        history.order(last - cycle * 0.6, amount * 0.2)
+    elif archetype == "unresponsive":
+        last = _buy(history, rng, span, cycle, cycle, amount)
+        for k in range(3):
+            history.contact(max(last - 2 - 3 * k, 0.1), "no_answer")
+    elif archetype == "unconverted":
+        last = _buy(history, rng, span, cycle * 0.9, cycle, amount)
+        for k in range(3):
+            history.add(
+                "request.created",
+                max(last - 3 - 2 * k, 0.2),
+                {"request_id": f"q{k}", "channel": "quote"},
+            )
+            if k < 2:
+                history.add(
+                    "request.lost",
+                    max(last - 4 - 2 * k, 0.1),
+                    {"request_id": f"q{k}", "reason_code": "competitor_price"},
+                )
+    elif archetype == "complaint":
+        last = _buy(history, rng, span, rng.uniform(0, 2 * cycle), cycle, amount)
+        history.add(
+            "feedback.received",
+            max(last - 1, 0.1),
+            {
+                "feedback_id": "fb1",
+                "kind": "complaint",
+                "reason_code": rng.choice(
+                    ["delivery_failure", "product_quality", "service_quality"]
+                ),
+                "amount_at_issue": f"{amount * 0.5:.2f}",
+            },
+        )
+        if rng.random() < 0.3:
+            history.add("feedback.resolved", max(last - 5, 0.05), {"feedback_id": "fb1"})
+    elif archetype == "recovered":
+        gap_start = _buy(history, rng, span + 200, span, cycle, amount)
+        back = gap_start - rng.uniform(3.5, 6) * cycle
+        _buy(history, rng, max(back, 1), max(back - 2 * cycle, 0), cycle, amount * 0.6)
+    elif archetype == "lost_twice":
+        first = _buy(history, rng, span + 400, span + 200, cycle, amount)
+        back = first - 4 * cycle
+        _buy(history, rng, back, back - 3 * cycle, cycle, amount)
+    elif archetype == "churned":
+        last = _buy(history, rng, span, rng.uniform(5, 60), cycle, amount)
+        group = rng.choice(list(REASONS))
+        history.add(
+            "client.churned",
+            max(last - rng.uniform(1, 10), 0.1),
+            {"reason_code": rng.choice(REASONS[group])},
+        )
+
+
+def envelopes(events: list[Event]) -> list[tuple[int, EnvelopeBase]]:
+    return [(i, event_adapter.validate_python(e)) for i, e in enumerate(events)]
+
+
+async def load_demo(url: str, clients: int, seed: int, now: datetime | None = None) -> str:
+    """Load the stories and `clients` synthetic clients, then refresh tiers and sweep."""
+    from app.db import create_engine, create_sessionmaker
+    from app.events.service import ingest
+    from app.kit.time import utcnow
+    from app.policy.service import load_snapshot
+    from app.worker import jobs
+
+    now = now or utcnow()
+    events = [e for story in stories(now).values() for e in story] + synthetic(clients, now, seed)
+    engine = create_engine(url)
+    try:
+        sessionmaker = create_sessionmaker(engine)
+        for start in range(0, len(events), 1000):
+            chunk = envelopes(events[start : start + 1000])
+            async with sessionmaker() as session, session.begin():
+                snapshot = await load_snapshot(session)
+                await ingest(session, chunk, snapshot, now)
+        await jobs.refresh_population(sessionmaker, now)
+        await jobs.sweep(sessionmaker, lambda: now)
+        async with sessionmaker() as session:
+            from sqlalchemy import text
+
+            rows = (
+                await session.execute(
+                    text("SELECT status, decision, count(*) FROM client GROUP BY 1, 2")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    by_status: Counter[str] = Counter()
+    by_decision: Counter[str] = Counter()
+    for status, decision, n in rows:
+        by_status[status] += n
+        by_decision[decision or "-"] += n
+    return (
+        f"winback demo: {len(events)} events for {clients + 3} clients\n"
+        f"  statuses:  {dict(sorted(by_status.items()))}\n"
+        f"  decisions: {dict(sorted(by_decision.items()))}\n"
+        "  try: GET /v1/clients?status=at_risk&sort=value_desc, "
+        "GET /v1/clients/northwind/recovery-plan"
+    )

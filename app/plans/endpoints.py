@@ -1,0 +1,41 @@
+"""GET /v1/clients/{client_id}/recovery-plan: the shell around the pure `plan`."""
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import ClientsReader
+from app.clients import service as clients_service
+from app.clients.endpoints import AsOf, ClientIdPath, check_as_of, client_or_404
+from app.db import ReadSessionDep
+from app.kit.deps import Now, ReadSnapshot
+from app.kit.problems import problem_responses
+from app.plans.plan import plan
+from app.plans.schemas import RecoveryPlan
+
+router = APIRouter(prefix="/v1", tags=["plans"])
+
+
+@router.get(
+    "/clients/{client_id}/recovery-plan",
+    response_model=RecoveryPlan,
+    summary="Who to win back, why they left, and how: the client's recovery plan",
+    description=(
+        "A pure function of the client's history, attributes and the policy, evaluated now or "
+        "`as_of` a past moment. `decision` says whether to act (`retain` for at-risk clients; "
+        "`return_first`, `should_return`, `return_if_possible` for lost ones) or not "
+        "(`no_action`, `let_go`), and every rule that decided it is in `decision_reasons`."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def recovery_plan(
+    client_id: ClientIdPath,
+    session: ReadSessionDep,
+    snapshot: ReadSnapshot,
+    now: Now,
+    _: ClientsReader,
+    as_of: AsOf = None,
+) -> RecoveryPlan:
+    check_as_of(as_of, now)
+    client = await client_or_404(session, client_id)
+    facts, assessment, moment = await clients_service.current(session, client, snapshot, now, as_of)
+    profile = clients_service.profile_of(clients_service.row_attributes(client), assessment.tier)
+    return plan(profile, assessment.state, facts, snapshot.policy, moment)

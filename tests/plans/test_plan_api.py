@@ -1,0 +1,114 @@
+"""GET /v1/clients/{id}/recovery-plan over HTTP, the decision filter on lists, and the golden
+plans of the README walkthrough (the docs cannot drift from the code)."""
+
+import json
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.demo import stories
+from app.policy import repository as policy_repository
+from tests.conftest import NOW, ROOT
+
+GOLDEN = Path(__file__).parent / "golden"
+Headers = dict[str, dict[str, str]]
+
+
+async def load_stories(api: AsyncClient, headers: Headers, session: AsyncSession) -> None:
+    # Tier thresholds as the worker would store them: A from 20,000, B from 500.
+    await policy_repository.save_population(session, Decimal(20000), Decimal(500), 3, {}, NOW)
+    events = [e for story in stories(NOW).values() for e in story]
+    response = await api.post("/v1/events/batch", json=events, headers=headers["writer"])
+    assert response.json()["rejected"] == 0, response.text
+
+
+async def get_plan(api: AsyncClient, headers: Headers, client_id: str, **params: Any) -> Any:
+    response = await api.get(
+        f"/v1/clients/{client_id}/recovery-plan", params=params, headers=headers["reader"]
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("client_id", ["northwind", "ana.k", "orbis"])
+async def test_readme_plans_match_their_golden_files(
+    api: AsyncClient, headers: Headers, session: AsyncSession, client_id: str
+) -> None:
+    await load_stories(api, headers, session)
+    plan = await get_plan(api, headers, client_id)
+    golden = GOLDEN / f"{client_id}.json"
+    text = json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+    if os.environ.get("WINBACK_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert plan == json.loads(golden.read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert text.strip() in readme, f"README.md does not show the current plan of {client_id}"
+
+
+async def test_the_three_stories_take_three_decisions(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    await load_stories(api, headers, session)
+    northwind = await get_plan(api, headers, "northwind")
+    assert (northwind["decision"], northwind["tier"]) == ("return_first", "A")
+    assert northwind["diagnosis"]["group"] == "company"
+    assert "delivery_failure" in northwind["diagnosis"]["reason_codes"]
+    assert "m-7" in northwind["owner"]["exclude_manager_ids"]
+    compensation = [c for c in northwind["offer"]["components"] if c["kind"] == "compensation"]
+    assert compensation[0]["amount"] == "500.00"  # 20 % of the 2,500.00 at issue
+    ana = await get_plan(api, headers, "ana.k")
+    assert ana["decision"] == "should_return"
+    assert {s["channel"] for s in ana["steps"]} >= {"email"}
+    orbis = await get_plan(api, headers, "orbis")
+    assert orbis["decision"] == "let_go"
+    assert any("lost 2 times" in r or "lost twice" in r for r in orbis["decision_reasons"]), orbis
+
+
+async def test_plan_as_of_a_past_moment(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    await load_stories(api, headers, session)
+    # 200 days ago northwind was still ordering every month: nothing to do
+    then = await get_plan(api, headers, "northwind", as_of=(NOW - timedelta(days=200)).isoformat())
+    assert (then["status"], then["decision"]) == ("active", "no_action")
+    assert then["as_of"].startswith((NOW - timedelta(days=200)).date().isoformat())
+
+
+async def test_plan_errors(api: AsyncClient, headers: Headers) -> None:
+    missing = await api.get("/v1/clients/nobody/recovery-plan", headers=headers["reader"])
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    unauthenticated = await api.get("/v1/clients/nobody/recovery-plan")
+    assert unauthenticated.status_code == 401
+    wrong_scope = await api.get("/v1/clients/nobody/recovery-plan", headers=headers["writer"])
+    assert wrong_scope.status_code == 403
+    bad = await api.get(
+        "/v1/clients/nobody/recovery-plan", params={"as_of": "yesterday"}, headers=headers["reader"]
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "as_of"
+
+
+async def test_lists_filter_by_decision(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    await load_stories(api, headers, session)
+    page = (
+        await api.get("/v1/clients", params={"decision": "return_first"}, headers=headers["reader"])
+    ).json()
+    assert [c["client_id"] for c in page["items"]] == ["northwind"]
+    several = (
+        await api.get(
+            "/v1/clients", params={"decision": "let_go,should_return"}, headers=headers["reader"]
+        )
+    ).json()
+    assert {c["client_id"] for c in several["items"]} == {"orbis", "ana.k"}
+    bad = await api.get("/v1/clients", params={"decision": "maybe"}, headers=headers["reader"])
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "decision"
