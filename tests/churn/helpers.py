@@ -44,13 +44,14 @@ class History:
         self,
         type_: str,
         when: datetime,
-        manager_id: str | None = None,
+        upsert_manager: str | None = None,
         event_id: str | None = None,
         **data: Any,
     ) -> EventRecord:
+        """Record an event; `upsert_manager` is the `client.manager_id` its envelope carries."""
         event = EventRecord(event_id or self._next("evt-"), type_, when, data)
         self.events.append(event)
-        self.managers[event.id] = manager_id
+        self.managers[event.id] = upsert_manager
         return event
 
     # --- orders --------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class History:
         self.add("client.churned", at(day), **data)
 
     def updated(self, day: float, manager_id: str | None = None) -> None:
-        self.add("client.updated", at(day), manager_id=manager_id)
+        self.add("client.updated", at(day), upsert_manager=manager_id)
 
     # --- folding and evaluating ----------------------------------------------------------------
     def pairs(self, until: datetime | None = None) -> list[tuple[EventRecord, str | None]]:

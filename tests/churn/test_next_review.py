@@ -175,3 +175,25 @@ def test_a_future_dated_event_is_a_review_moment() -> None:
     assert_changes_at(history, 70 - 1 / 24)
     assert history.state(at(70), as_of=False).next_review_at == at(71)
     assert history.state(at(71), as_of=False).status == "lost"
+
+
+def test_a_future_dated_lost_request_is_a_review_moment() -> None:
+    history = History()
+    history.orders(0, 30, 60)
+    history.lose(history.request(65), 70)
+    policy = Policy(unconverted_requests=1)
+    state = history.state(at(70) - timedelta(hours=1), policy, as_of=False)
+    assert state.unconverted_requests == 0
+    assert state.next_review_at == at(70)
+    assert history.state(at(70), policy, as_of=False).status == "at_risk"
+
+
+def test_a_request_stale_before_its_future_dated_loss_already_counts() -> None:
+    history = History()
+    history.orders(0, 30, 60)
+    history.lose(history.request(61), 80)  # stale from day 75
+    policy = Policy(unconverted_requests=1)
+    state = history.state(at(80) - timedelta(hours=1), policy, as_of=False)
+    assert state.status == "at_risk"
+    assert state.unconverted_requests == 1
+    assert state.signals[0].since == at(75)
