@@ -152,6 +152,8 @@ def openapi(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for chatty in ("alembic", "pgserver"):  # their INFO lines say nothing an operator needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="winback", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

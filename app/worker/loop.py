@@ -29,7 +29,11 @@ async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: 
         try:
             async with sessionmaker() as session:
                 snapshot = await load_snapshot(session)
-            refresh = time.monotonic() - last_refresh >= snapshot.policy.tier_refresh_seconds
+            # also refresh while there are no cut points yet: a new deployment gets tiers at once
+            refresh = (
+                snapshot.thresholds is None
+                or time.monotonic() - last_refresh >= snapshot.policy.tier_refresh_seconds
+            )
             await run_once(sessionmaker, settings, refresh)
             if refresh:
                 last_refresh = time.monotonic()
