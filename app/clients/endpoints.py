@@ -14,6 +14,7 @@ from pydantic import AwareDatetime
 
 from app.auth.dependencies import Admin, ClientsReader, EventsWriter
 from app.churn.engine import SIGNAL_CODES, STATUSES
+from app.churn.facts import ClientFacts
 from app.clients import repository, service
 from app.clients.models import Client
 from app.clients.schemas import (
@@ -35,6 +36,7 @@ from app.kit import pagination
 from app.kit.deps import CurrentSnapshot, Now, ReadSnapshot
 from app.kit.problems import invalid, not_found, problem_responses
 from app.plans import DECISIONS
+from app.policy.service import Snapshot
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
@@ -62,16 +64,22 @@ CSV_COLUMNS = (
 )
 
 
-def check_as_of(as_of: datetime | None, now: datetime) -> None:
-    if as_of is not None and as_of > now:
-        raise invalid("as_of", "must not be in the future", "future_as_of")
-
-
 async def client_or_404(session: Any, client_id: str) -> Client:
     client = await repository.get(session, client_id)
     if client is None:
         raise not_found(f"client {client_id!r}")
     return client
+
+
+async def evaluated_client(
+    session: Any, client_id: str, snapshot: Snapshot, now: datetime, as_of: datetime | None
+) -> tuple[Client, ClientFacts, service.Assessment, datetime]:
+    """The client (404 if unknown) evaluated now, or as of a past moment (422 if future)."""
+    if as_of is not None and as_of > now:
+        raise invalid("as_of", "must not be in the future", "future_as_of")
+    client = await client_or_404(session, client_id)
+    facts, assessment, moment = await service.current(session, client, snapshot, now, as_of)
+    return client, facts, assessment, moment
 
 
 @router.get(
@@ -88,9 +96,9 @@ async def get_client(
     _: ClientsReader,
     as_of: AsOf = None,
 ) -> ClientRead:
-    check_as_of(as_of, now)
-    client = await client_or_404(session, client_id)
-    _facts, assessment, moment = await service.current(session, client, snapshot, now, as_of)
+    client, _facts, assessment, moment = await evaluated_client(
+        session, client_id, snapshot, now, as_of
+    )
     return service.read_model(client, assessment, moment)
 
 

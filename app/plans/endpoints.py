@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import ClientsReader
 from app.clients import service as clients_service
-from app.clients.endpoints import AsOf, ClientIdPath, check_as_of, client_or_404
+from app.clients.endpoints import AsOf, ClientIdPath, evaluated_client
 from app.db import ReadSessionDep
 from app.kit.deps import Now, ReadSnapshot
 from app.kit.problems import problem_responses
@@ -34,8 +34,8 @@ async def recovery_plan(
     _: ClientsReader,
     as_of: AsOf = None,
 ) -> RecoveryPlan:
-    check_as_of(as_of, now)
-    client = await client_or_404(session, client_id)
-    facts, assessment, moment = await clients_service.current(session, client, snapshot, now, as_of)
+    client, facts, assessment, moment = await evaluated_client(
+        session, client_id, snapshot, now, as_of
+    )
     profile = clients_service.profile_of(clients_service.row_attributes(client), assessment.tier)
     return plan(profile, assessment.state, facts, snapshot.policy, moment)
