@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.churn.engine import ClientState, evaluate
 from app.churn.facts import ClientFacts, EventRecord, from_json, summarize
+from app.clients import repository
 from app.clients.schemas import ClientRead, SignalRead
+from app.events import repository as events_repository
 from app.plans import ClientProfile, decide
 from app.policy.service import Snapshot
 from app.tiers import assign
@@ -156,8 +158,6 @@ async def state_as_of(
     session: AsyncSession, row: Mapping[str, Any], snapshot: Snapshot, as_of: datetime
 ) -> tuple[ClientFacts, Assessment]:
     """The client as it stood at `as_of`: its events with occurred_at <= as_of, evaluated then."""
-    from app.events import repository as events_repository
-
     events = await events_repository.bodies_for_client(session, row["client_id"], until=as_of)
     facts = facts_from_events(events)
     return facts, assess(row, facts, snapshot, as_of)
@@ -235,8 +235,6 @@ async def reevaluate(
     """Re-evaluate locked client rows from their stored facts (the sweeper, policy changes).
 
     Returns the status changes recorded."""
-    from app.clients import repository
-
     updates = []
     changes = []
     for row in rows:
