@@ -166,7 +166,7 @@ async def list_clients(
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = pagination.encode(
-            [sort, repository.cursor_value(last.__dict__, sort), last.client_id]
+            [sort, repository.cursor_value(last, sort), last["client_id"]]
         )
     return ClientPage(items=items, next_cursor=next_cursor)
 
@@ -207,7 +207,7 @@ async def _csv(
         if len(rows) < 1000:
             return
         last = rows[-1]
-        after = (repository.cursor_value(last.__dict__, sort), last.client_id)
+        after = (repository.cursor_value(last, sort), last["client_id"])
 
 
 @router.get(

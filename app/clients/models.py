@@ -99,6 +99,16 @@ class Client(Base):
         ),
         Index("ix_client_value", literal_column("value DESC"), literal_column("client_id DESC")),
         Index(
+            "ix_client_last_order",
+            literal_column("coalesce(last_order_at, '-infinity'::timestamptz) DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_overdue",
+            literal_column("coalesce(expected_next_order_at, 'infinity'::timestamptz)"),
+            "client_id",
+        ),
+        Index(
             "ix_client_tier_value",
             "tier",
             literal_column("value DESC"),

@@ -1,5 +1,6 @@
 """SQL for clients and their status history."""
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Numeric,
     Select,
     Text,
+    bindparam,
     cast,
     delete,
     func,
@@ -48,18 +50,22 @@ ATTRIBUTE_COLUMNS = (
 )
 
 
+_CLIENT = Client.__table__
+_LOCK_OR_CREATE = insert(_CLIENT)  # type: ignore[arg-type]
+# A no-op update takes the row lock and lets RETURNING see existing rows.
+_LOCK_OR_CREATE_STATEMENT = _LOCK_OR_CREATE.on_conflict_do_update(
+    index_elements=["client_id"], set_={"client_id": _LOCK_OR_CREATE.excluded.client_id}
+).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
+
+
 async def lock_or_create(
     session: AsyncSession, new_rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """Lock the clients (creating the missing ones) in one statement, in client_id order so that
     concurrent writers never deadlock. Returns the rows with `inserted` telling new from old."""
     rows = sorted(new_rows, key=lambda row: row["client_id"])
-    statement = insert(Client).values(rows)
-    # A no-op update takes the row lock and lets RETURNING see existing rows.
-    upsert = statement.on_conflict_do_update(
-        index_elements=[Client.client_id], set_={"client_id": statement.excluded.client_id}
-    ).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
-    result = await session.execute(upsert)
+    connection = await session.connection()
+    result = await connection.execute(_LOCK_OR_CREATE_STATEMENT, rows)
     return {row["client_id"]: dict(row) for row in result.mappings()}
 
 
@@ -93,10 +99,27 @@ async def lock_one(session: AsyncSession, client_id: str) -> dict[str, Any] | No
     return dict(row) if row else None
 
 
-async def update_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Bulk UPDATE by primary key (executemany)."""
-    if rows:
-        await session.execute(update(Client), list(rows))
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    table = _CLIENT
+    return (
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.client_id == bindparam("key_client_id"))
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
+async def update_many(
+    session: AsyncSession, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """UPDATE these columns of these clients: one cached statement, executemany."""
+    if not rows:
+        return
+    parameters = [
+        {"key_client_id": row["client_id"], **{f"new_{c}": row[c] for c in columns}} for row in rows
+    ]
+    connection = await session.connection()
+    await connection.execute(_update_statement(columns), parameters)
 
 
 async def delete_many(session: AsyncSession, client_ids: Sequence[str]) -> None:
@@ -104,9 +127,13 @@ async def delete_many(session: AsyncSession, client_ids: Sequence[str]) -> None:
         await session.execute(delete(Client).where(Client.client_id.in_(list(client_ids))))
 
 
+_INSERT_STATUS_CHANGE = insert(StatusChange.__table__)  # type: ignore[arg-type]
+
+
 async def record_status_changes(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(StatusChange).values(list(rows)))
+        connection = await session.connection()
+        await connection.execute(_INSERT_STATUS_CHANGE, list(rows))
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -169,16 +196,39 @@ def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
     return statement
 
 
+# What a list row shows; the facts and free-form attributes stay in the table.
+SUMMARY_COLUMNS = (
+    Client.client_id,
+    Client.name,
+    Client.email,
+    Client.phone,
+    Client.market,
+    Client.manager_id,
+    Client.status,
+    Client.status_since,
+    Client.signals,
+    Client.tier,
+    Client.decision,
+    Client.value,
+    Client.orders_count,
+    Client.last_order_at,
+    Client.expected_next_order_at,
+    Client.cycle_days,
+    Client.lost_count,
+    Client.next_review_at,
+)
+
+
 async def list_page(
     session: AsyncSession,
     where: ClientFilter,
     sort: str,
     after: tuple[str, str] | None,
     limit: int,
-) -> list[Client]:
+) -> list[dict[str, Any]]:
     """One keyset page: rows strictly after `after` = (sort value as text, client_id)."""
     expression, descending = sort_key(sort)
-    statement = _where(select(Client), where)
+    statement: Select[Any] = _where(select(*SUMMARY_COLUMNS), where)  # type: ignore[arg-type]
     if after is not None:
         value_text, client_id = after
         if sort == "value_desc":
@@ -192,7 +242,7 @@ async def list_page(
         statement = statement.order_by(expression.desc(), Client.client_id.desc())
     else:
         statement = statement.order_by(expression.asc(), Client.client_id.asc())
-    return list((await session.execute(statement.limit(limit))).scalars())
+    return [dict(row) for row in (await session.execute(statement.limit(limit))).mappings()]
 
 
 async def get(session: AsyncSession, client_id: str) -> Client | None:

@@ -147,9 +147,7 @@ SUMMARY_EXAMPLE: JsonDict = {
 class ClientSummary(MoneyModel):
     """A row of a client list, as of the last evaluation (at most one sweep interval old)."""
 
-    model_config = ConfigDict(
-        from_attributes=True, json_schema_extra={"examples": [SUMMARY_EXAMPLE]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
 
     client_id: str
     name: str | None

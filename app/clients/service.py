@@ -36,6 +36,32 @@ ATTRIBUTE_FIELDS = (
 )
 
 
+# What an evaluation writes; a write also stores attributes and facts.
+STATE_COLUMNS = (
+    "status",
+    "status_since",
+    "signals",
+    "tier",
+    "decision",
+    "value",
+    "lifetime_revenue",
+    "orders_count",
+    "first_order_at",
+    "last_order_at",
+    "cycle_days",
+    "cycle_source",
+    "expected_next_order_at",
+    "lost_count",
+    "last_lost_at",
+    "recovered_at",
+    "in_watch",
+    "next_review_at",
+    "policy_version",
+    "evaluated_at",
+)
+WRITE_COLUMNS = (*STATE_COLUMNS, *ATTRIBUTE_FIELDS, "attribute_times", "facts")
+
+
 @dataclass(frozen=True)
 class Assessment:
     state: ClientState
@@ -243,6 +269,6 @@ async def reevaluate(
         change = status_change_row(row["client_id"], row["status"], assessment, now)
         if change:
             changes.append(change)
-    await repository.update_many(session, updates)
+    await repository.update_many(session, STATE_COLUMNS, updates)
     await repository.record_status_changes(session, changes)
     return changes

@@ -21,6 +21,7 @@ from app.churn.engine import clamp_cycle
 from app.churn.facts import ClientFacts, apply, to_json
 from app.clients import repository as clients_repository
 from app.clients.service import (
+    WRITE_COLUMNS,
     assess,
     facts_from_events,
     facts_of,
@@ -190,8 +191,7 @@ async def ingest(
             changes.append(change)
         updates.append(
             {
-                "client_id": client_id,
-                **new_attributes,
+                **row,
                 "attribute_times": times,
                 "facts": to_json(folded[client_id]),
                 **assessment.columns,
@@ -202,7 +202,7 @@ async def ingest(
             assessment.tier,
             assessment.state.signal_codes,
         )
-    await clients_repository.update_many(session, updates)
+    await clients_repository.update_many(session, WRITE_COLUMNS, updates)
     await clients_repository.record_status_changes(session, changes)
 
     for outcome in outcomes.values():
