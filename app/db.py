@@ -43,7 +43,7 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    options: dict[str, Any] = {"pool_pre_ping": True, **kwargs}
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 300, **kwargs}
     return create_async_engine(async_url(url), **options)
 
 

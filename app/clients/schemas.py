@@ -2,9 +2,9 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.config import JsonDict
 
 from app.events.schemas import ClientAttributes
@@ -18,10 +18,10 @@ class SignalRead(BaseModel):
     detail: dict[str, Any]
 
 
-class MoneyModel(BaseModel):
-    @field_serializer("*", when_used="json")
-    def _money(self, value: Any) -> Any:
-        return f"{value:.2f}" if isinstance(value, Decimal) else value
+# Money crosses the API as a decimal string with two places.
+Money = Annotated[
+    Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json")
+]
 
 
 CLIENT_EXAMPLE: JsonDict = {
@@ -74,7 +74,7 @@ CLIENT_EXAMPLE: JsonDict = {
 }
 
 
-class ClientRead(MoneyModel):
+class ClientRead(BaseModel):
     """A client as it stands at `as_of` (now unless asked otherwise): never stale."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [CLIENT_EXAMPLE]})
@@ -99,9 +99,9 @@ class ClientRead(MoneyModel):
     orders_count: int
     first_order_at: datetime | None
     last_order_at: datetime | None
-    lifetime_revenue: Decimal
-    value: Decimal
-    average_order_value: Decimal | None
+    lifetime_revenue: Money
+    value: Money
+    average_order_value: Money | None
     cycle_days: float
     cycle_source: Literal["own", "market", "default"]
     expected_next_order_at: datetime | None
@@ -144,7 +144,7 @@ SUMMARY_EXAMPLE: JsonDict = {
 } | {"signals": ["lapsed"], "next_review_at": "2026-12-01T10:00:00Z"}
 
 
-class ClientSummary(MoneyModel):
+class ClientSummary(BaseModel):
     """A row of a client list, as of the last evaluation (at most one sweep interval old)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
@@ -160,7 +160,7 @@ class ClientSummary(MoneyModel):
     signals: list[str]
     tier: Literal["A", "B", "C"] | None
     decision: str | None
-    value: Decimal
+    value: Money
     orders_count: int
     last_order_at: datetime | None
     expected_next_order_at: datetime | None
@@ -198,14 +198,14 @@ class TimelinePage(BaseModel):
     next_cursor: str | None
 
 
-class StatsCell(MoneyModel):
+class StatsCell(BaseModel):
     status: Status
     tier: Literal["A", "B", "C"] | None
     clients: int
-    value: Decimal
+    value: Money
 
 
-class Stats(MoneyModel):
+class Stats(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -224,8 +224,8 @@ class Stats(MoneyModel):
     clients: int
     by_status: dict[str, int]
     by_status_and_tier: list[StatsCell]
-    value_at_risk: Decimal = Field(description="value of clients now at_risk")
-    value_lost: Decimal = Field(description="value of clients now lost")
+    value_at_risk: Money = Field(description="value of clients now at_risk")
+    value_lost: Money = Field(description="value of clients now lost")
 
 
 class ErasureRead(BaseModel):

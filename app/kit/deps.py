@@ -10,7 +10,7 @@ from app.kit.time import utcnow
 from app.policy.service import Snapshot
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The one clock read of a request; tests override it to pin time."""
     return utcnow()
 
