@@ -20,7 +20,8 @@ requests not converting → an offer compiled for the client, ask why quotes wer
 drop → a talk about share of wallet, a price lock conditional on volume; lapsed → a reminder of
 what the client has earned, an individual offer. B2C touches keep `b2c_min_touch_gap_days` apart.
 
-The day offsets that SPEC does not fix are the constants below.
+The day offsets SPEC does not fix are policy numbers too (b2b_letter_after_days,
+b2b_meeting_after_days, b2b_event_after_days, b2b_retention_gap_days).
 """
 
 from __future__ import annotations
@@ -42,11 +43,7 @@ from app.plans.schemas import (
 )
 from app.policy.schemas import Policy
 
-B2B_LETTER_AFTER_DAYS = 3  # the letter follows the first call
-B2B_MEETING_AFTER_DAYS = 7  # the meeting follows the letter
-B2B_EVENT_AFTER_DAYS = 14  # the event invitation follows the meeting (or the letter)
 DRIP_TOUCHES = 2  # drip touches listed in a plan; the drip goes on at the same pace
-B2B_RETENTION_GAP_DAYS = 2  # between B2B retention touches
 
 RETENTION_ORDER = (
     "dissatisfied",
@@ -120,7 +117,7 @@ def _b2b_win_back(
                 goal="hear the client out, confirm the real reason",
             )
         ]
-    day = B2B_LETTER_AFTER_DAYS
+    day = policy.b2b_letter_after_days
     steps.append(
         Step(
             day=day,
@@ -140,7 +137,7 @@ def _b2b_win_back(
             f"lost {lapse:.1f} cycles ago ≥ meeting_lapse_cycles {policy.meeting_lapse_cycles:g}"
         )
     if meeting_why is not None:
-        day += B2B_MEETING_AFTER_DAYS
+        day += policy.b2b_meeting_after_days
         steps.append(
             Step(
                 day=day,
@@ -150,7 +147,7 @@ def _b2b_win_back(
                 goal=f"meet at the client's office ({meeting_why})",
             )
         )
-    day += B2B_EVENT_AFTER_DAYS
+    day += policy.b2b_event_after_days
     steps.append(
         Step(
             day=day,
@@ -354,7 +351,8 @@ def _retention(
     offer: Offer | None,
     policy: Policy,
 ) -> list[Step]:
-    gap = B2B_RETENTION_GAP_DAYS if profile.market == "b2b" else policy.b2c_min_touch_gap_days
+    b2b = profile.market == "b2b"
+    gap = policy.b2b_retention_gap_days if b2b else policy.b2c_min_touch_gap_days
     steps: list[Step] = []
     seen: set[str] = set()
     for touch in _retention_touches(profile, state, finding, offer):

@@ -96,6 +96,10 @@ class Policy(BaseModel):
     offer_valid_days: int = Field(default=30, ge=1, le=365)
     max_discount_pct: float = Field(default=10, ge=0, le=100)
     drip_interval_days: int = Field(default=90, ge=1, le=3650)
+    b2b_letter_after_days: int = Field(default=3, ge=0, le=365)  # after the first call
+    b2b_meeting_after_days: int = Field(default=7, ge=0, le=365)  # after the letter
+    b2b_event_after_days: int = Field(default=14, ge=0, le=365)  # after the meeting or letter
+    b2b_retention_gap_days: int = Field(default=2, ge=1, le=365)  # between B2B retention touches
     b2c_min_touch_gap_days: int = Field(default=5, ge=1, le=365)
     margin_rate: float = Field(default=0.3, ge=0, le=1)
     p_return_bands: list[ReturnProbabilityBand] = Field(default_factory=_default_p_return_bands)

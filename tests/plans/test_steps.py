@@ -42,6 +42,20 @@ def test_b2b_win_back_for_tier_a() -> None:
     assert plan.steps[2].goal == "meet at the client's office (tier A)"
 
 
+def test_b2b_step_offsets_are_policy_numbers() -> None:
+    policy = Policy(b2b_letter_after_days=5, b2b_meeting_after_days=10, b2b_event_after_days=20)
+    plan = make_plan(known(), LOST_DAY, policy, tier="A")
+    assert [s.day for s in plan.steps][:4] == [0, 5, 15, 35]
+
+
+def test_b2b_retention_touch_gap_is_a_policy_number() -> None:
+    history = History().regular().contact(125).contact(126).contact(127)  # unresponsive
+    for gap in (2, 6):
+        plan = make_plan(history, 130, Policy(b2b_retention_gap_days=gap), tier="B")
+        assert plan.decision == "retain"
+        assert [s.day for s in plan.steps] == [0, gap]
+
+
 def test_company_fault_opens_with_an_apology() -> None:
     history = History().regular().complaint(215, reason="delivery_failure")
     assert make_plan(history, LOST_DAY, tier="B").steps[0].action == "apology_call"
