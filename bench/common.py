@@ -95,6 +95,31 @@ def _version(module: str) -> str:
         return "absent"
 
 
+def code_state() -> str:
+    """The commit measured, and the app files that differ from it (the tree may be dirty)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return commit + (f" + uncommitted changes in {', '.join(changed)}" if changed else " (clean)")
+
+
 async def machine(server_url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(server_url)
     try:
@@ -122,6 +147,7 @@ async def machine(server_url: str) -> dict[str, Any]:
         # uvicorn picks uvloop/httptools when importable, else asyncio/h11
         "uvicorn_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         "uvicorn_http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "code": code_state(),
     }
 
 
@@ -161,8 +187,40 @@ def _machine_cpu_seconds() -> tuple[float, float]:
         fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     except (OSError, ValueError):
         return 0.0, 0.0
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
     return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+
+
+class PostgresMeter:
+    """CPU of PostgreSQL's processes over a window, robust to backends that come and go (a pool
+    that closes overflow connections would otherwise take their CPU time with them): call
+    `tick()` at the start, every few hundred ms, and at the end."""
+
+    def __init__(self) -> None:
+        self.baseline: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.started = False
+
+    def tick(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
+                continue
+            fields = text.rsplit(")", 1)[1].split()
+            pid, cpu = int(entry.name), (int(fields[11]) + int(fields[12])) / CLK_TCK
+            if pid not in self.baseline:
+                self.baseline[pid] = cpu if not self.started else 0.0
+            self.last[pid] = cpu
+        self.started = True
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.baseline[pid] for pid in self.last)
 
 
 @dataclass
@@ -203,6 +261,16 @@ def cpu_split(start: CpuSample, end: CpuSample) -> dict[str, float]:
     return split
 
 
+async def background_cores(seconds: float = 1.0) -> float:
+    """Cores busy on the whole machine over `seconds`, plus those the hypervisor stole (call it
+    while the bench itself is idle)."""
+    busy0, steal0 = _machine_cpu_seconds()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    busy1, steal1 = _machine_cpu_seconds()
+    return (busy1 - busy0 + steal1 - steal0) / (time.perf_counter() - t0)
+
+
 # --- servers -----------------------------------------------------------------------------------
 
 
@@ -215,8 +283,9 @@ def free_port() -> int:
 class Server:
     """`python -m uvicorn --factory TARGET` on a free 127.0.0.1 port, one worker, no access log."""
 
-    def __init__(self, target: str, env: dict[str, str], name: str) -> None:
+    def __init__(self, target: str, env: dict[str, str], name: str, gc_mode: str = "") -> None:
         self.target = target
+        self.gc_mode = gc_mode
         self.env = {**os.environ, **env}
         self.name = name
         self.port = free_port()
@@ -229,11 +298,12 @@ class Server:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self, wait_seconds: float = 30.0) -> None:
+        launcher = ["bench.uvicorn_gc", self.gc_mode] if self.gc_mode else ["uvicorn"]
         command = [
             sys.executable,
             "-m",
-            "uvicorn",
+            *launcher,
             "--factory",
             self.target,
             "--host",
@@ -246,10 +316,10 @@ class Server:
             "--log-level",
             "warning",
         ]
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
             command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
@@ -263,7 +333,7 @@ class Server:
                 if status == 200:
                     return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f} s:\n{self.tail()}")
+        raise RuntimeError(f"{self.name} not ready in {wait_seconds:.0f} s:\n{self.tail()}")
 
     def tail(self, lines: int = 40) -> str:
         self.log.flush()
@@ -319,14 +389,26 @@ class RawHTTP:
         body: bytes | None = None,
         content_type: str = "application/json",
     ) -> tuple[int, bytes]:
-        if self.writer is None:
-            await self.connect()
-        assert self.reader is not None and self.writer is not None
         head = f"{method} {path} HTTP/1.1\r\n".encode() + self._fixed
         if body is not None:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n".encode()
-        self.writer.write(head + b"\r\n" + (body or b""))
-        raw = await self.reader.readuntil(b"\r\n\r\n")
+        message = head + b"\r\n" + (body or b"")
+        reused = self.writer is not None
+        if self.writer is None:
+            await self.connect()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(message)
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # a kept-alive connection the server closed while idle: reconnect and send once more
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            self.close()
+            await self.connect()
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(message)
+            raw = await self.reader.readuntil(b"\r\n\r\n")
         status = int(raw[9:12])
         length = -1
         chunked = close = False
@@ -491,11 +573,19 @@ async def closed_loop(
                 if max_requests is not None and result.requests >= max_requests:
                     done.set()
 
+    meter = PostgresMeter()
+
     async def sampler() -> None:
         await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
         samples["start"] = cpu_sample(server_pid)
+        meter.tick()
+        next_tick = time.perf_counter() + 0.25
         while time.perf_counter() < window_end and not done.is_set():
             await asyncio.sleep(min(0.1, max(0.0, window_end - time.perf_counter())))
+            if time.perf_counter() >= next_tick:
+                meter.tick()
+                next_tick = time.perf_counter() + 0.25
+        meter.tick()
         samples["end"] = cpu_sample(server_pid)
 
     for conn in connections:
@@ -511,6 +601,10 @@ async def closed_loop(
     if "start" in samples and "end" in samples:
         result.seconds = samples["end"].at - samples["start"].at
         result.cpu = cpu_split(samples["start"], samples["end"])
+        # per-process accounting of PostgreSQL (backends that exited keep their share)
+        postgres = meter.seconds / max(result.seconds, 1e-9)
+        result.cpu["other"] = max(0.0, result.cpu["other"] + result.cpu["postgres"] - postgres)
+        result.cpu["postgres"] = postgres
     return result
 
 

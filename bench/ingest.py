@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -61,6 +62,7 @@ LIST_QUERIES = [
     ("status=lost&market=b2c&sort=overdue_desc", "lost b2c, overdue first"),
     ("status=at_risk,lost&min_value=1000&sort=value_desc", "at-risk+lost, value>=1000"),
     ("sort=last_order_desc", "everyone, latest order first"),
+    ("sort=overdue_desc", "everyone, most overdue first"),
 ]
 
 
@@ -70,6 +72,7 @@ class Report:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.background: dict[str, float] = {}
 
     def add(self, **row: Any) -> dict[str, Any]:
         self.rows.append(row)
@@ -142,6 +145,28 @@ def stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
         except subprocess.TimeoutExpired:
             profiler.terminate()
             profiler.wait(timeout=10)
+
+
+# --- a quiet machine ----------------------------------------------------------------------------
+
+
+async def settle(report: Report, args: argparse.Namespace, label: str) -> None:
+    """Before a measurement: note how busy the machine already is (other processes), and with
+    --wait-quiet wait (bounded) until that drops under --quiet-cores."""
+    load = await common.background_cores(1.0)
+    deadline = time.monotonic() + args.wait_quiet
+    waited = False
+    while load > args.quiet_cores and time.monotonic() < deadline:
+        if not waited:
+            log(
+                f"    machine busy ({load:.2f} cores used by others or stolen); waiting up to "
+                f"{args.wait_quiet:.0f} s for it to calm down"
+            )
+            waited = True
+        load = await common.background_cores(2.0)
+    if load > args.quiet_cores:
+        report.note(f"{label}: started with {load:.2f} cores already busy elsewhere or stolen")
+    report.background[label] = load
 
 
 # --- single-event load -------------------------------------------------------------------------
@@ -227,6 +252,7 @@ async def scenario_a(report: Report, args: argparse.Namespace, tag: str) -> None
     server = Server("bench.reference_apps:create_validate_app", {}, "validate")
     await server.start()
     try:
+        await settle(report, args, "(a)")
         result = await run_single(
             server.port,
             server.pid,
@@ -237,6 +263,7 @@ async def scenario_a(report: Report, args: argparse.Namespace, tag: str) -> None
         single_row(report, "(a) validate only (web bound)", result, "reference", None)
         if not args.skip_httpx:
             short = max(3.0, args.duration / 2)
+            await settle(report, args, "(a')")
             result = await run_single(
                 server.port,
                 server.pid,
@@ -280,6 +307,7 @@ async def scenario_b(report: Report, args: argparse.Namespace, tag: str) -> Load
     )
     await server.start()
     try:
+        await settle(report, args, "(b)")
         result = await run_single(
             server.port,
             server.pid,
@@ -299,25 +327,24 @@ async def scenario_b(report: Report, args: argparse.Namespace, tag: str) -> Load
 
 
 async def post_batches(
-    port: int,
+    ports: list[int],
     headers: dict[str, str],
     batches: Iterator[tuple[bytes, int, int]],
     workers: int,
     deadline: float,
 ) -> tuple[Counter[str], int, int]:
-    """POST pre-built batches with `workers` connections until exhausted or `deadline`.
-
-    Returns (outcome counts, batches, clients posted)."""
+    """POST pre-built batches with `workers` connections (spread over `ports`) until the
+    batches are exhausted or `deadline`. Returns (outcome counts, batches, clients posted)."""
     counts: Counter[str] = Counter()
     posted = [0, 0]
     last_progress = [time.monotonic()]
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         conn = RawHTTP("127.0.0.1", port, headers)
         try:
             while time.monotonic() < deadline:
                 try:
-                    body, events, clients = next(batches)
+                    body, _events, clients = next(batches)
                 except StopIteration:
                     return
                 status, payload = await conn.request("POST", "/v1/events/batch", body)
@@ -338,7 +365,7 @@ async def post_batches(
         finally:
             conn.close()
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(workers)))
     counts.pop("first_error_shown", None)
     return counts, posted[0], posted[1]
 
@@ -346,12 +373,17 @@ async def post_batches(
 async def populate(
     report: Report,
     args: argparse.Namespace,
-    port: int,
-    pid: int | None,
+    servers: list[Server],
     headers: dict[str, str],
     workload: Workload,
 ) -> int:
-    log(f"populating {args.clients:,} clients through /v1/events/batch")
+    """Setup, not a target: the population's histories through /v1/events/batch. With
+    --populate-servers 2 a second winback process (same database) shares the load so that
+    setup uses both cores; it is stopped before any measurement."""
+    log(
+        f"populating {args.clients:,} clients through /v1/events/batch "
+        f"({len(servers)} server process(es), {args.batch_connections} connections)"
+    )
     now = time.time()
     generator = workload.population_batches(args.clients, now)
 
@@ -359,13 +391,23 @@ async def populate(
         for events, clients in generator:
             yield dumps(events), len(events), clients
 
-    start_cpu = common.cpu_sample(pid)
+    start_cpu = [common.cpu_sample(s.pid) for s in servers]
     started = time.perf_counter()
     counts, batches, clients = await post_batches(
-        port, headers, bodies(), args.batch_connections, time.monotonic() + args.populate_timeout
+        [s.port for s in servers],
+        headers,
+        bodies(),
+        args.batch_connections,
+        time.monotonic() + args.populate_timeout,
     )
     seconds = time.perf_counter() - started
-    cpu = common.cpu_split(start_cpu, common.cpu_sample(pid))
+    splits = [
+        common.cpu_split(a, common.cpu_sample(s.pid))
+        for a, s in zip(start_cpu, servers, strict=True)
+    ]
+    cpu = dict(splits[0])
+    cpu["server"] = sum(split["server"] for split in splits)
+    cpu["other"] = max(0.0, cpu["other"] - sum(split["server"] for split in splits[1:]))
     events = counts["accepted"]
     report.add(
         name="(d') population load, batch",
@@ -374,10 +416,11 @@ async def populate(
         p50=None,
         p99=None,
         cpu=cpu,
-        target="info (new clients, whole histories)",
+        target="setup (info only)",
         verdict="-",
-        note=f"{clients:,} clients, {events:,} events, {batches:,} batches in {seconds:.1f} s, "
-        f"{args.batch_connections} connections; generator builds batches on the fly",
+        note=f"new clients with whole histories: {clients:,} clients, {events:,} events, "
+        f"{batches:,} batches in {seconds:.1f} s; {len(servers)} winback process(es), "
+        f"{args.batch_connections} connections; batches built on the fly",
     )
     if counts["rejected"] or counts["duplicates"]:
         report.note(f"population: {counts['rejected']} rejected, {counts['duplicates']} duplicates")
@@ -425,9 +468,19 @@ async def initial_refresh(report: Report, url: str) -> dict[str, int]:
     finally:
         await conn.close()
     statuses = {r[0]: r[1] for r in rows}
+    report.add(
+        name=f"(f0) refresh + sweep of {len(processed):,} marked due",
+        result=f"{refreshed:.1f} s + {swept:.1f} s",
+        value=swept,
+        p50=None,
+        p99=None,
+        target="info (setup)",
+        verdict="-",
+        note=f"refresh_population {refreshed:.2f} s; the sweep it triggered: {len(processed):,} "
+        f"clients in {swept:.2f} s = {len(processed) / swept if swept else 0:,.0f} clients/s",
+    )
     report.note(
-        f"refresh_population {refreshed:.2f} s, then the sweep of the {len(processed):,} clients it "
-        f"marked due {swept:.2f} s; statuses "
+        "population after the first sweep: statuses "
         + ", ".join(f"{k} {v:,}" for k, v in statuses.items())
         + "; tiers "
         + ", ".join(f"{t} {n:,}" for t, n in tiers)
@@ -444,6 +497,7 @@ async def scenario_d(
     workload: Workload,
 ) -> None:
     log("(d) POST /v1/events/batch, 1,000-event batches (live mix)")
+    await settle(report, args, "(d)")
     # Pre-build the batches so the generator's CPU goes to the server during the window.
     needed = (
         int((args.duration + args.warmup) * args.batch_prebuild_rate / 1000)
@@ -490,15 +544,22 @@ async def scenario_d(
 
 
 async def scenario_e(
-    report: Report, args: argparse.Namespace, port: int, headers: dict[str, str]
+    report: Report,
+    args: argparse.Namespace,
+    port: int,
+    pid: int | None,
+    headers: dict[str, str],
+    tag: str = "(e)",
 ) -> None:
-    log("(e) GET /v1/clients first page (limit 100), one connection, sequential")
+    log(f"{tag} GET /v1/clients first page (limit 100), one connection, sequential")
+    await settle(report, args, tag)
     conn = RawHTTP("127.0.0.1", port, headers)
     seconds = max(2.0, args.list_seconds)
+    profiler = start_profiler(args, pid, "e-lists", len(LIST_QUERIES) * seconds)
     try:
         for query, label in LIST_QUERIES:
             path = f"/v1/clients?{query}&limit=100"
-            paths = iter(lambda p=path: p, None)  # the same first page again and again
+            paths = itertools.repeat(path)  # the same first page again and again
             result, last = await sequential_latency(conn, paths, seconds, args.list_requests)
             items = len(json.loads(last).get("items", [])) if result.requests else 0
             ok = result.pct(99) <= 20 if result.requests else False
@@ -506,7 +567,7 @@ async def scenario_e(
             if result.errors:
                 note += f"; {result.errors} errors: {result.first_error}"
             report.add(
-                name=f"(e) list {query}",
+                name=f"{tag} list {query}",
                 result=f"{result.rps:,.0f} req/s (1 conn)",
                 value=result.rps,
                 p50=result.pct(50),
@@ -517,6 +578,7 @@ async def scenario_e(
             )
     finally:
         conn.close()
+        stop_profiler(profiler)
 
 
 async def scenario_g(
@@ -533,6 +595,7 @@ async def scenario_g(
             report.note("(g) recovery plan skipped: no GET .../recovery-plan route in the OpenAPI")
             return
         log(f"(g) GET {template}, random clients, one connection, sequential")
+        await settle(report, args, "(g)")
         import random
 
         rng = random.Random(11)
@@ -569,8 +632,8 @@ async def scenario_g(
             note += f"; first 5xx: {result.first_error}"
         report.add(
             name="(g) recovery plan",
-            result=f"{result.requests / result.seconds if result.seconds else 0:,.0f} req/s (1 conn)",
-            value=result.requests / result.seconds if result.seconds else 0,
+            result=f"{result.rps:,.0f} req/s (1 conn)",
+            value=result.rps,
             p50=result.pct(50),
             p99=result.pct(99),
             target="p99 <= 20 ms",
@@ -587,6 +650,7 @@ async def scenario_f(report: Report, args: argparse.Namespace, url: str) -> None
     from app.worker.jobs import sweep
 
     log("(f) sweep, in-process: 1 % due, then all due")
+    await settle(report, args, "(f)")
     engine = create_engine(url, pool_size=2, max_overflow=0)
     conn = await asyncpg.connect(url)
     try:
@@ -687,14 +751,25 @@ async def winback(report: Report, args: argparse.Namespace, tag: str) -> LoadRes
     )
     await server.start()
     single: LoadResult | None = None
+    helpers = [
+        Server("app.main:create_app", server.env, f"winback-load-{i}")
+        for i in range(1, args.populate_servers)
+    ]
     try:
         wanted = set(args.scenarios)
         workload = Workload(tag + "p", args.clients, seed=3)
-        clients = await populate(report, args, server.port, server.pid, headers, workload)
+        for helper in helpers:
+            await helper.start()
+        try:
+            clients = await populate(report, args, [server, *helpers], headers, workload)
+        finally:
+            for helper in helpers:
+                helper.stop()
         await initial_refresh(report, url)
         live = Workload(tag + "c", clients, seed=5)
         if "c" in wanted:
             log("(c) winback POST /v1/events")
+            await settle(report, args, "(c)")
             single = await run_single(
                 server.port, server.pid, live, args, headers, profile_name="c-winback-event"
             )
@@ -706,9 +781,25 @@ async def winback(report: Report, args: argparse.Namespace, tag: str) -> LoadRes
                 report, args, server.port, server.pid, headers, Workload(tag + "d", clients, seed=9)
             )
         if "e" in wanted:
-            await scenario_e(report, args, server.port, headers)
+            await scenario_e(report, args, server.port, server.pid, headers)
         if "g" in wanted:
             await scenario_g(report, args, server.port, headers, clients)
+        if args.server_gc and "e" in wanted:
+            # the experiment, side by side: the same lists from a second server process whose
+            # import-time objects are frozen (or whose collector is off); the first one idles
+            experiment = Server("app.main:create_app", server.env, "winback-gc", args.server_gc)
+            await experiment.start()
+            try:
+                await scenario_e(
+                    report,
+                    args,
+                    experiment.port,
+                    experiment.pid,
+                    headers,
+                    tag=f"(e gc={args.server_gc})",
+                )
+            finally:
+                experiment.stop()
         if "f" in wanted:
             await scenario_f(report, args, url)
         if server.process and server.process.poll() is not None:
@@ -739,11 +830,18 @@ def print_table(report: Report, info: dict[str, Any], args: argparse.Namespace) 
         f"PostgreSQL {info['postgresql']}, Python {info['python']}"
     )
     print(
-        f"uvicorn {info['packages']['uvicorn']} ({info['uvicorn_loop']} loop, {info['uvicorn_http']}"
-        f" parser), 1 worker, no access log; {args.clients:,} clients; {args.duration:.0f} s per "
+        f"uvicorn {info['packages']['uvicorn']} ({info['uvicorn_loop']} loop, "
+        f"{info['uvicorn_http']} parser), 1 worker, no access log; {args.clients:,} clients; "
+        f"{args.duration:.0f} s per "
         f"load scenario after {args.warmup:.0f} s warm-up; {args.connections} connections for "
         "single events"
     )
+    print(f"code measured: {info['code']}")
+    if args.server_gc:
+        print(
+            f"EXPERIMENT: rows '(e gc={args.server_gc})' come from a second winback process "
+            "started through bench.uvicorn_gc"
+        )
     print(
         "The load generator (this process) shares the same CPU cores with the server and "
         "PostgreSQL: 'cores gen/srv/pg' is what each used on average."
@@ -766,6 +864,11 @@ def print_table(report: Report, info: dict[str, Any], args: argparse.Namespace) 
             extra.append(row["note"])
         if extra:
             print(f"{row['name']}: " + "; ".join(extra))
+    if report.background:
+        print(
+            "cores busy with OTHER processes (or stolen) just before each measurement: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in report.background.items())
+        )
     for note in report.notes:
         print(f"note: {note}")
     print("=" * 100)
@@ -814,6 +917,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="events/s worth of batches to pre-build for (d)",
     )
     parser.add_argument("--populate-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--populate-servers",
+        type=int,
+        default=2,
+        help="winback processes sharing the population load (setup only)",
+    )
     parser.add_argument("--list-seconds", type=float, default=4.0, help="per list query")
     parser.add_argument("--list-requests", type=int, default=400, help="per list query at most")
     parser.add_argument("--sweep-repeats", type=int, default=3)
@@ -826,6 +935,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default="abcdefg", help="subset to run, e.g. 'abc'")
     parser.add_argument("--skip-httpx", action="store_true", help="skip the httpx generator check")
     parser.add_argument("--keep-databases", action="store_true")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each measurement wait up to this many seconds for other "
+        "processes to use less than --quiet-cores",
+    )
+    parser.add_argument("--quiet-cores", type=float, default=0.3)
+    parser.add_argument(
+        "--server-gc",
+        choices=("", "freeze", "off"),
+        default="",
+        help="experiment: after (e), repeat the lists on a second winback process started "
+        "through bench.uvicorn_gc with gc.freeze() after import (or the collector off)",
+    )
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--py-spy", help="path to py-spy: record the server during a, b, c, d")
     parser.add_argument(
@@ -843,7 +967,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.list_requests = 100
         args.sweep_repeats = 1
         args.sweep_all_budget = 20.0
-        args.batch_prebuild_rate = 10_000
+        args.batch_prebuild_rate = 2_000
     return args
 
 
@@ -853,6 +977,7 @@ async def run(args: argparse.Namespace) -> Report:
     report = Report()
     tag = secrets.token_hex(3)
     log(f"bench on {info['nproc']} cores, {args.clients:,} clients, run tag {tag}")
+    log(f"code: {info['code']}")
     wanted = set(args.scenarios)
     b = c = None
     if "a" in wanted:
@@ -864,7 +989,7 @@ async def run(args: argparse.Namespace) -> Report:
     add_ratio(report, b, c)
     print_table(report, info, args)
     if args.json:
-        with open(args.json, "w") as out:
+        with open(args.json, "w") as out:  # noqa: ASYNC230 - at the very end
             json.dump(
                 {"machine": info, "args": vars(args), "rows": report.rows, "notes": report.notes},
                 out,

@@ -117,7 +117,7 @@ class Workload:
         else:
             lapse = rng.uniform(0.0, 0.6)  # came back after a long gap: recovered
         last = now - lapse * cycle * DAY - rng.uniform(0, DAY)
-        orders = rng.choices((1, 2, 3, 4, 5, 6, 7, 8), weights=(6, 10, 16, 18, 16, 14, 10, 10))[0]
+        orders = rng.choices((1, 2, 3, 4, 5, 6, 7, 8), weights=(10, 16, 20, 18, 14, 10, 6, 6))[0]
         times = [last]
         for _ in range(orders - 1):
             times.append(times[-1] - cycle * rng.uniform(0.6, 1.4) * DAY)
