@@ -10,33 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client
+from app.clients.service import STATE_COLUMNS
 from app.events.schemas import event_adapter
 from app.events.service import ingest
 from app.policy.service import load_snapshot
 from tests.conftest import NOW
 
-COLUMNS = (
-    "status",
-    "status_since",
-    "signals",
-    "value",
-    "lifetime_revenue",
-    "orders_count",
-    "first_order_at",
-    "last_order_at",
-    "cycle_days",
-    "cycle_source",
-    "expected_next_order_at",
-    "lost_count",
-    "last_lost_at",
-    "recovered_at",
-    "in_watch",
-    "next_review_at",
-    "decision",
-    "facts",
-    "name",
-    "manager_id",
-)
+COLUMNS = (*STATE_COLUMNS, "facts", "name", "manager_id")
 
 
 def history() -> list[dict[str, Any]]:
