@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     # `winback serve` runs the worker loop in-process unless told not to (production runs it apart).
     run_worker: bool = True
 
-    db_pool_size: int = 20
-    db_max_overflow: int = 20
+    # sized for ~40 concurrent requests per process, so bursts do not open and close connections
+    db_pool_size: int = 40
+    db_max_overflow: int = 10
     # A pre-ping costs three round trips per checkout with asyncpg; connections are recycled
     # instead, and a dead one fails its request (not acknowledged, so nothing is lost).
     db_pre_ping: bool = False
