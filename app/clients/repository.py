@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, Erasure, StatusChange
+from app.clients.schemas import ClientSummary
 from app.events import repository as events_repository
 
 ATTRIBUTE_COLUMNS = (
@@ -196,27 +197,8 @@ def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
     return statement
 
 
-# What a list row shows; the facts and free-form attributes stay in the table.
-SUMMARY_COLUMNS = (
-    Client.client_id,
-    Client.name,
-    Client.email,
-    Client.phone,
-    Client.market,
-    Client.manager_id,
-    Client.status,
-    Client.status_since,
-    Client.signals,
-    Client.tier,
-    Client.decision,
-    Client.value,
-    Client.orders_count,
-    Client.last_order_at,
-    Client.expected_next_order_at,
-    Client.cycle_days,
-    Client.lost_count,
-    Client.next_review_at,
-)
+# What a list row shows (the fields of ClientSummary); facts and attributes stay in the table.
+SUMMARY_COLUMNS = tuple(getattr(Client, name) for name in ClientSummary.model_fields)
 
 
 async def list_page(
@@ -228,7 +210,7 @@ async def list_page(
 ) -> list[dict[str, Any]]:
     """One keyset page: rows strictly after `after` = (sort value as text, client_id)."""
     expression, descending = sort_key(sort)
-    statement: Select[Any] = _where(select(*SUMMARY_COLUMNS), where)  # type: ignore[arg-type]
+    statement: Select[Any] = _where(select(*SUMMARY_COLUMNS), where)
     if after is not None:
         value_text, client_id = after
         if sort == "value_desc":

@@ -121,33 +121,16 @@ class ClientRead(BaseModel):
     next_review_at: datetime | None
 
 
-SUMMARY_EXAMPLE: JsonDict = {
-    key: CLIENT_EXAMPLE[key]
-    for key in (
-        "client_id",
-        "name",
-        "email",
-        "phone",
-        "market",
-        "manager_id",
-        "status",
-        "status_since",
-        "tier",
-        "decision",
-        "value",
-        "orders_count",
-        "last_order_at",
-        "expected_next_order_at",
-        "cycle_days",
-        "lost_count",
-    )
-} | {"signals": ["lapsed"], "next_review_at": "2026-12-01T10:00:00Z"}
+def _summary_example(schema: JsonDict, model: type[BaseModel]) -> None:
+    """The list row's example: the client example cut down to the row's fields."""
+    row = {k: CLIENT_EXAMPLE[k] for k in model.model_fields if k in CLIENT_EXAMPLE}
+    schema["examples"] = [row | {"signals": ["lapsed"]}]
 
 
 class ClientSummary(BaseModel):
     """A row of a client list, as of the last evaluation (at most one sweep interval old)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra=_summary_example)
 
     client_id: str
     name: str | None

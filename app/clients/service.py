@@ -18,6 +18,7 @@ from app.churn.facts import ClientFacts, EventRecord, from_json, summarize
 from app.clients import repository
 from app.clients.schemas import ClientRead, SignalRead
 from app.events import repository as events_repository
+from app.kit import metrics
 from app.plans import ClientProfile, decide
 from app.policy.service import Snapshot
 from app.tiers import assign
@@ -191,56 +192,31 @@ async def state_as_of(
 
 def row_attributes(client: Any) -> dict[str, Any]:
     """The attribute mapping `assess` needs, from an ORM Client."""
-    return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "email": client.email,
-        "phone": client.phone,
-        "market": client.market,
-        "manager_id": client.manager_id,
-        "tags": client.tags,
-        "advocate": client.advocate,
-        "problem_client": client.problem_client,
-        "do_not_contact": client.do_not_contact,
-        "attributes": client.attributes,
-    }
+    return {"client_id": client.client_id, **{f: getattr(client, f) for f in ATTRIBUTE_FIELDS}}
+
+
+# ClientRead fields taken from ClientState as they are (the rest are set in read_model).
+_STATE_READ_FIELDS = tuple(
+    name
+    for name in ClientRead.model_fields
+    if name in ClientState.__dataclass_fields__
+    and name not in ("signals", "days_since_last_order", "overdue_ratio")
+)
 
 
 def read_model(client: Any, assessment: Assessment, as_of: datetime) -> ClientRead:
     state = assessment.state
     return ClientRead(
         **row_attributes(client),
+        **{name: getattr(state, name) for name in _STATE_READ_FIELDS},
         as_of=as_of,
-        status=state.status,
-        status_since=state.status_since,
         signals=[SignalRead(code=s.code, since=s.since, detail=s.detail) for s in state.signals],
         tier=assessment.tier,  # type: ignore[arg-type]
         decision=assessment.decision,
-        orders_count=state.orders_count,
-        first_order_at=state.first_order_at,
-        last_order_at=state.last_order_at,
-        lifetime_revenue=state.lifetime_revenue,
-        value=state.value,
-        average_order_value=state.average_order_value,
-        cycle_days=state.cycle_days,
-        cycle_source=state.cycle_source,
-        expected_next_order_at=state.expected_next_order_at,
         days_since_last_order=None
         if state.days_since_last_order is None
         else round(state.days_since_last_order, 2),
         overdue_ratio=None if state.overdue_ratio is None else round(state.overdue_ratio, 3),
-        open_requests=state.open_requests,
-        unconverted_requests=state.unconverted_requests,
-        unanswered_contacts=state.unanswered_contacts,
-        last_contact_at=state.last_contact_at,
-        last_response_at=state.last_response_at,
-        open_complaints=state.open_complaints,
-        lost_count=state.lost_count,
-        last_lost_at=state.last_lost_at,
-        recovered_at=state.recovered_at,
-        in_watch=state.in_watch,
-        watch_ends_at=state.watch_ends_at,
-        next_review_at=state.next_review_at,
     )
 
 
@@ -269,6 +245,18 @@ async def reevaluate(
         change = status_change_row(row["client_id"], row["status"], assessment, now)
         if change:
             changes.append(change)
-    await repository.update_many(session, STATE_COLUMNS, updates)
-    await repository.record_status_changes(session, changes)
+    await store(session, STATE_COLUMNS, updates, changes)
     return changes
+
+
+async def store(
+    session: AsyncSession,
+    columns: tuple[str, ...],
+    updates: list[dict[str, Any]],
+    changes: list[dict[str, Any]],
+) -> None:
+    """Write evaluated clients and their status changes (the write path and the worker alike)."""
+    await repository.update_many(session, columns, updates)
+    await repository.record_status_changes(session, changes)
+    for change in changes:  # counted when written; a rolled-back transaction may over-count
+        metrics.STATUS_CHANGES.labels(change["to_status"]).inc()

@@ -19,7 +19,7 @@ from app.events.schemas import (
 )
 from app.kit import metrics
 from app.kit.deps import CurrentSnapshot, Now
-from app.kit.problems import ProblemError, field_errors, problem_responses
+from app.kit.problems import ProblemError, problem_responses, validation_problem
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -41,6 +41,18 @@ def _conflict(event_id: str) -> ProblemError:
         "Conflict",
         f"event {event_id!r} was already received with a different body",
         slug="idempotency-conflict",
+    )
+
+
+def _item_error(index: int, event_id: str | None, problem: ProblemError) -> BatchItemError:
+    """A refused batch item: the problem the same event would get alone, with its index."""
+    return BatchItemError(
+        index=index,
+        id=event_id,
+        status=problem.status,
+        title=problem.title,
+        detail=problem.detail or problem.title,
+        errors=[e.model_dump() for e in problem.errors] if problem.errors else None,
     )
 
 
@@ -106,50 +118,22 @@ async def post_batch(
     errors: list[BatchItemError] = []
     valid = []
     for index, raw in enumerate(events):
-        raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         try:
             envelope = event_adapter.validate_python(raw)
         except ValidationError as exc:
-            fields = field_errors(exc.errors())
-            errors.append(
-                BatchItemError(
-                    index=index,
-                    id=raw_id,
-                    status=422,
-                    title="Invalid event",
-                    detail="; ".join(f"{f.field}: {f.message}" for f in fields[:5]),
-                    errors=[f.model_dump() for f in fields],
-                )
-            )
+            raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+            errors.append(_item_error(index, raw_id, validation_problem(exc.errors())))
             continue
         problem = service.check(envelope, snapshot.policy, now)
         if problem:
-            errors.append(
-                BatchItemError(
-                    index=index,
-                    id=envelope.id,
-                    status=problem.status,
-                    title=problem.title,
-                    detail=problem.detail or problem.title,
-                    errors=[e.model_dump() for e in problem.errors or []],
-                )
-            )
-            continue
-        valid.append((index, envelope))
+            errors.append(_item_error(index, envelope.id, problem))
+        else:
+            valid.append((index, envelope))
     outcomes = await service.ingest(session, valid, snapshot, now)
     items = []
     for outcome in outcomes:
         if outcome.kind == "conflict":
-            conflict = _conflict(outcome.id)
-            errors.append(
-                BatchItemError(
-                    index=outcome.index,
-                    id=outcome.id,
-                    status=409,
-                    title=conflict.title,
-                    detail=conflict.detail or "",
-                )
-            )
+            errors.append(_item_error(outcome.index, outcome.id, _conflict(outcome.id)))
         else:
             items.append(_accepted(outcome))
     kinds = {outcome.index: outcome.kind for outcome in outcomes}

@@ -30,6 +30,7 @@ from app.clients.service import (
     record_of,
     stamp_of,
     status_change_row,
+    store,
 )
 from app.events import repository
 from app.events.schemas import EnvelopeBase, OrderPlaced
@@ -82,12 +83,15 @@ def canonical_body(envelope: EnvelopeBase) -> tuple[dict[str, Any], str]:
     return body, hashlib.sha256(text.encode()).hexdigest()
 
 
+EMPTY_FACTS = to_json(ClientFacts())
+
+
 def _new_client_row(client_id: str, snapshot: Snapshot, now: datetime) -> dict[str, Any]:
     policy = snapshot.policy
     return {
         "client_id": client_id,
         "market": policy.market,
-        "facts": to_json(ClientFacts()),
+        "facts": EMPTY_FACTS,
         "status": "prospect",
         "cycle_days": clamp_cycle(policy.default_cycle_days, policy),
         "cycle_source": "default",
@@ -202,8 +206,7 @@ async def ingest(
             assessment.tier,
             assessment.state.signal_codes,
         )
-    await clients_repository.update_many(session, WRITE_COLUMNS, updates)
-    await clients_repository.record_status_changes(session, changes)
+    await store(session, WRITE_COLUMNS, updates, changes)
 
     for outcome in outcomes.values():
         if outcome.client_id in states:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 Decision = Literal[
     "no_action", "retain", "return_first", "should_return", "return_if_possible", "let_go"
@@ -53,23 +54,59 @@ Money = Annotated[
 ]
 
 
+# Examples for the OpenAPI document; the plan's example is built from its parts.
+DIAGNOSIS_EXAMPLE: JsonDict = {
+    "group": "company",
+    "reason_codes": ["delivery_failure"],
+    "source": "recorded",
+    "human_factor": False,
+    "verify": False,
+    "evidence": ["complaint fb-9 unresolved 52 days"],
+}
+
+OWNER_EXAMPLE: JsonDict = {"role": "leadership", "exclude_manager_ids": ["m-7"]}
+
+STEP_EXAMPLE: JsonDict = {
+    "day": 0,
+    "channel": "call",
+    "action": "apology_call",
+    "owner_role": "leadership",
+    "goal": "hear the client out, confirm the real reason",
+}
+
+COMPENSATION_EXAMPLE: JsonDict = {
+    "kind": "compensation",
+    "text": "credit for the problem order",
+    "amount": "500.00",
+    "basis": "20% of order o-17 (2,500.00)",
+}
+
+OFFER_EXAMPLE: JsonDict = {
+    "components": [
+        {"kind": "guarantee", "text": "the problem will not recur"},
+        COMPENSATION_EXAMPLE,
+    ],
+    "max_discount_pct": 10,
+    "valid_days": 30,
+}
+
+ECONOMICS_EXAMPLE: JsonDict = {
+    "value": "48200.00",
+    "margin_rate": 0.3,
+    "p_return": 0.4,
+    "expected_value": "5784.00",
+    "max_spend": "1735.20",
+}
+
+AFTER_RETURN_EXAMPLE: JsonDict = {"watch_days": 180, "review_every_days": 30}
+
+
 class Diagnosis(BaseModel):
     """Why the client is leaving or left, and how sure we are."""
 
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "group": "company",
-                    "reason_codes": ["delivery_failure"],
-                    "source": "recorded",
-                    "human_factor": False,
-                    "verify": False,
-                    "evidence": ["complaint fb-9 unresolved 52 days"],
-                }
-            ]
-        },
+        json_schema_extra={"examples": [DIAGNOSIS_EXAMPLE]},
     )
 
     group: DiagnosisGroup = Field(
@@ -88,7 +125,7 @@ class Diagnosis(BaseModel):
 class Owner(BaseModel):
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={"examples": [{"role": "leadership", "exclude_manager_ids": ["m-7"]}]},
+        json_schema_extra={"examples": [OWNER_EXAMPLE]},
     )
 
     role: OwnerRole
@@ -101,17 +138,7 @@ class Owner(BaseModel):
 class Step(BaseModel):
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "day": 0,
-                    "channel": "call",
-                    "action": "apology_call",
-                    "owner_role": "leadership",
-                    "goal": "hear the client out, confirm the real reason",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [STEP_EXAMPLE]},
     )
 
     day: int = Field(ge=0, description="days after the plan's as_of")
@@ -124,16 +151,7 @@ class Step(BaseModel):
 class OfferComponent(BaseModel):
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "kind": "compensation",
-                    "text": "credit for the problem order",
-                    "amount": "500.00",
-                    "basis": "20% of order o-17 (2,500.00)",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [COMPENSATION_EXAMPLE]},
     )
 
     kind: OfferKind
@@ -147,23 +165,7 @@ class Offer(BaseModel):
 
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "components": [
-                        {"kind": "guarantee", "text": "the problem will not recur"},
-                        {
-                            "kind": "compensation",
-                            "text": "credit for the problem order",
-                            "amount": "500.00",
-                            "basis": "20% of order o-17 (2,500.00)",
-                        },
-                    ],
-                    "max_discount_pct": 10,
-                    "valid_days": 30,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [OFFER_EXAMPLE]},
     )
 
     components: list[OfferComponent]
@@ -174,17 +176,7 @@ class Offer(BaseModel):
 class Economics(BaseModel):
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "value": "48200.00",
-                    "margin_rate": 0.3,
-                    "p_return": 0.4,
-                    "expected_value": "5784.00",
-                    "max_spend": "1735.20",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [ECONOMICS_EXAMPLE]},
     )
 
     value: Money
@@ -197,11 +189,41 @@ class Economics(BaseModel):
 class AfterReturn(BaseModel):
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={"examples": [{"watch_days": 180, "review_every_days": 30}]},
+        json_schema_extra={"examples": [AFTER_RETURN_EXAMPLE]},
     )
 
     watch_days: int | float = Field(ge=0)
     review_every_days: int = Field(ge=1)
+
+
+PLAN_EXAMPLE: JsonDict = {
+    "client_id": "acme",
+    "as_of": "2026-05-01T00:00:00Z",
+    "status": "lost",
+    "tier": "A",
+    "decision": "return_first",
+    "decision_reasons": [
+        "tier A (value 48,200.00)",
+        "lost 40 days ago: 1.3 cycles of 30 days",
+    ],
+    "diagnosis": DIAGNOSIS_EXAMPLE,
+    "urgency": "high",
+    "owner": OWNER_EXAMPLE,
+    "steps": [
+        STEP_EXAMPLE,
+        {
+            "day": 3,
+            "channel": "letter",
+            "action": "director_letter",
+            "owner_role": "leadership",
+            "goal": "a letter signed by a director, by hand where possible, "
+            "with the offer and a gift",
+        },
+    ],
+    "offer": OFFER_EXAMPLE,
+    "economics": ECONOMICS_EXAMPLE,
+    "after_return": AFTER_RETURN_EXAMPLE,
+}
 
 
 class RecoveryPlan(BaseModel):
@@ -209,72 +231,7 @@ class RecoveryPlan(BaseModel):
 
     model_config = ConfigDict(
         frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "client_id": "acme",
-                    "as_of": "2026-05-01T00:00:00Z",
-                    "status": "lost",
-                    "tier": "A",
-                    "decision": "return_first",
-                    "decision_reasons": [
-                        "tier A (value 48,200.00)",
-                        "lost 40 days ago: 1.3 cycles of 30 days",
-                    ],
-                    "diagnosis": {
-                        "group": "company",
-                        "reason_codes": ["delivery_failure"],
-                        "source": "recorded",
-                        "human_factor": False,
-                        "verify": False,
-                        "evidence": ["complaint fb-9 unresolved 52 days"],
-                    },
-                    "urgency": "high",
-                    "owner": {"role": "leadership", "exclude_manager_ids": ["m-7"]},
-                    "steps": [
-                        {
-                            "day": 0,
-                            "channel": "call",
-                            "action": "apology_call",
-                            "owner_role": "leadership",
-                            "goal": "hear the client out, confirm the real reason",
-                        },
-                        {
-                            "day": 3,
-                            "channel": "letter",
-                            "action": "director_letter",
-                            "owner_role": "leadership",
-                            "goal": "a letter signed by a director, by hand where possible, "
-                            "with the offer and a gift",
-                        },
-                    ],
-                    "offer": {
-                        "components": [
-                            {
-                                "kind": "personal_control",
-                                "text": "personal control by a named senior person",
-                            },
-                            {
-                                "kind": "compensation",
-                                "text": "credit for the problem order",
-                                "amount": "500.00",
-                                "basis": "20% of order o-17 (2,500.00)",
-                            },
-                        ],
-                        "max_discount_pct": 10,
-                        "valid_days": 30,
-                    },
-                    "economics": {
-                        "value": "48200.00",
-                        "margin_rate": 0.3,
-                        "p_return": 0.4,
-                        "expected_value": "5784.00",
-                        "max_spend": "1735.20",
-                    },
-                    "after_return": {"watch_days": 180, "review_every_days": 30},
-                }
-            ]
-        },
+        json_schema_extra={"examples": [PLAN_EXAMPLE]},
     )
 
     client_id: str

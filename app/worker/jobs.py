@@ -43,11 +43,9 @@ async def sweep(
             rows = await clients_repository.lock_due(session, moment, batch_size)
             if not rows:
                 break
-            changes = await reevaluate(session, rows, snapshot, moment)
+            await reevaluate(session, rows, snapshot, moment)
         processed.extend(row["client_id"] for row in rows)
         metrics.SWEPT.inc(len(rows))
-        for change in changes:
-            metrics.STATUS_CHANGES.labels(change["to_status"]).inc()
         batches += 1
     return processed
 

@@ -26,6 +26,8 @@ async def test_metrics_count_events(api: AsyncClient, headers: dict) -> None:
     text = (await api.get("/metrics")).text
     assert 'winback_events_total{outcome="accepted",type="client.updated"}' in text
     assert "winback_http_request_seconds_bucket" in text
+    # the write path's status changes are counted too (a new client starts as a prospect)
+    assert 'winback_status_changes_total{to="prospect"}' in text
 
 
 async def test_unknown_route_is_a_problem(api: AsyncClient) -> None:
