@@ -244,6 +244,37 @@ def single_row(
     )
 
 
+async def measure_single(
+    report: Report,
+    args: argparse.Namespace,
+    label: str,
+    server: Server,
+    workload: Workload,
+    name: str,
+    target: str,
+    *,
+    headers: dict[str, str] | None = None,
+    client: str = "raw",
+    duration: float | None = None,
+    profile_name: str = "",
+    note: str = "",
+) -> LoadResult:
+    """Wait for a quiet machine, load `server` with single events, add the row."""
+    await settle(report, args, label)
+    result = await run_single(
+        server.port,
+        server.pid,
+        workload,
+        args,
+        headers,
+        client=client,
+        duration=duration,
+        profile_name=profile_name,
+    )
+    single_row(report, name, result, target, None, note=note)
+    return result
+
+
 # --- (a) and (b) -------------------------------------------------------------------------------
 
 
@@ -252,32 +283,28 @@ async def scenario_a(report: Report, args: argparse.Namespace, tag: str) -> None
     server = Server("bench.reference_apps:create_validate_app", {}, "validate")
     await server.start()
     try:
-        await settle(report, args, "(a)")
-        result = await run_single(
-            server.port,
-            server.pid,
-            Workload(tag + "a", args.clients),
+        await measure_single(
+            report,
             args,
+            "(a)",
+            server,
+            Workload(tag + "a", args.clients),
+            "(a) validate only (web bound)",
+            "reference",
             profile_name="a-validate",
         )
-        single_row(report, "(a) validate only (web bound)", result, "reference", None)
         if not args.skip_httpx:
             short = max(3.0, args.duration / 2)
-            await settle(report, args, "(a')")
-            result = await run_single(
-                server.port,
-                server.pid,
-                Workload(tag + "h", args.clients),
+            await measure_single(
+                report,
                 args,
+                "(a')",
+                server,
+                Workload(tag + "h", args.clients),
+                "(a') same, httpx generator",
+                "generator check",
                 client="httpx",
                 duration=short,
-            )
-            single_row(
-                report,
-                "(a') same, httpx generator",
-                result,
-                "generator check",
-                None,
                 note=f"{short:.0f} s; shows what httpx would cost the measurement",
             )
     finally:
@@ -307,16 +334,16 @@ async def scenario_b(report: Report, args: argparse.Namespace, tag: str) -> Load
     )
     await server.start()
     try:
-        await settle(report, args, "(b)")
-        result = await run_single(
-            server.port,
-            server.pid,
-            Workload(tag + "b", args.clients),
+        return await measure_single(
+            report,
             args,
+            "(b)",
+            server,
+            Workload(tag + "b", args.clients),
+            "(b) minimal txn ingest (db bound)",
+            "reference",
             profile_name="b-ref-ingest",
         )
-        single_row(report, "(b) minimal txn ingest (db bound)", result, "reference", None)
-        return result
     finally:
         server.stop()
         if not args.keep_databases:
@@ -769,12 +796,16 @@ async def winback(report: Report, args: argparse.Namespace, tag: str) -> LoadRes
         live = Workload(tag + "c", clients, seed=5)
         if "c" in wanted:
             log("(c) winback POST /v1/events")
-            await settle(report, args, "(c)")
-            single = await run_single(
-                server.port, server.pid, live, args, headers, profile_name="c-winback-event"
-            )
-            single_row(
-                report, "(c) winback POST /v1/events", single, "c/b >= 0.7, p99 <= 50 ms", None
+            single = await measure_single(
+                report,
+                args,
+                "(c)",
+                server,
+                live,
+                "(c) winback POST /v1/events",
+                "c/b >= 0.7, p99 <= 50 ms",
+                headers=headers,
+                profile_name="c-winback-event",
             )
         if "d" in wanted:
             await scenario_d(
