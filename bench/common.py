@@ -154,19 +154,22 @@ async def machine(server_url: str) -> dict[str, Any]:
 # --- CPU accounting ----------------------------------------------------------------------------
 
 
-def _proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, in seconds (0 when it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()
+def _stat_cpu_seconds(stat: str) -> float:
+    """utime + stime, in seconds, from the text of /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def _postgres_cpu_seconds() -> float:
-    """utime + stime of every process named `postgres` (the server and its backends)."""
-    total = 0.0
+def _proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 when it is gone)."""
+    try:
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return 0.0
+
+
+def _postgres_processes() -> Iterator[tuple[int, float]]:
+    """(pid, CPU seconds) of every process named `postgres` (the server and its backends)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -174,11 +177,12 @@ def _postgres_cpu_seconds() -> float:
             text = Path(entry.path, "stat").read_text()
         except OSError:
             continue
-        name = text[text.find("(") + 1 : text.rfind(")")]
-        if name == "postgres":
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+        if text[text.find("(") + 1 : text.rfind(")")] == "postgres":
+            yield int(entry.name), _stat_cpu_seconds(text)
+
+
+def _postgres_cpu_seconds() -> float:
+    return sum(cpu for _, cpu in _postgres_processes())
 
 
 def _machine_cpu_seconds() -> tuple[float, float]:
@@ -202,17 +206,7 @@ class PostgresMeter:
         self.started = False
 
     def tick(self) -> None:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                text = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            if text[text.find("(") + 1 : text.rfind(")")] != "postgres":
-                continue
-            fields = text.rsplit(")", 1)[1].split()
-            pid, cpu = int(entry.name), (int(fields[11]) + int(fields[12])) / CLK_TCK
+        for pid, cpu in _postgres_processes():
             if pid not in self.baseline:
                 self.baseline[pid] = cpu if not self.started else 0.0
             self.last[pid] = cpu
