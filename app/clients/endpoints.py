@@ -178,14 +178,14 @@ def _after(cursor: str | None, sort: str) -> tuple[str, str] | None:
     if cursor_sort != sort:
         raise invalid("cursor", f"was issued for sort={cursor_sort}, not {sort}", "invalid_cursor")
     if not isinstance(value, str) or not isinstance(client_id, str):
-        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor")
+        raise pagination.bad_cursor()
     try:
         if sort == "value_desc":
             Decimal(value)
         elif value not in ("infinity", "-infinity"):
             datetime.fromisoformat(value)
     except ValueError:
-        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor") from None
+        raise pagination.bad_cursor() from None
     return value, client_id
 
 
@@ -230,7 +230,7 @@ async def timeline(
         try:
             before = (datetime.fromisoformat(str(at_text)), str(item_id))
         except ValueError:
-            raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor") from None
+            raise pagination.bad_cursor() from None
     # Both streams are read newest first from their own index and merged here.
     events = await events_repository.page_for_client(session, client_id, before, limit + 1)
     changes = await repository.status_changes_page(session, client_id, before, limit + 1)

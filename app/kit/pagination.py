@@ -4,7 +4,7 @@ import base64
 import json
 from typing import Any
 
-from app.kit.problems import invalid
+from app.kit.problems import ProblemError, invalid
 
 
 def encode(parts: list[Any]) -> str:
@@ -12,12 +12,16 @@ def encode(parts: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def bad_cursor() -> ProblemError:
+    return invalid("cursor", "is not a cursor this API issued", "invalid_cursor")
+
+
 def decode(cursor: str, length: int) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         parts = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor") from None
+        raise bad_cursor() from None
     if not isinstance(parts, list) or len(parts) != length:
-        raise invalid("cursor", "is not a cursor this API issued", "invalid_cursor")
+        raise bad_cursor()
     return parts
