@@ -1,13 +1,25 @@
-"""winback serve | worker | migrate | keys create/revoke | demo | openapi."""
+"""winback: serve | worker | migrate | keys create/list/revoke | db stop/reset | demo | openapi.
+
+Without WINBACK_DATABASE_URL every command uses the embedded PostgreSQL in WINBACK_DATA_DIR
+(default ./.winback); it stops when the last process using it exits.
+"""
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from app.config import Settings, get_settings
 from app.kit.time import utcnow
+
+if TYPE_CHECKING:
+    from app.auth.models import ApiKey
 
 
 def _database_url(settings: Settings, quiet: bool = False) -> str:
@@ -21,22 +33,30 @@ def _database_url(settings: Settings, quiet: bool = False) -> str:
     return url
 
 
-async def _ensure_admin_key(url: str, settings: Settings) -> str | None:
-    """On first start (no key yet, none in WINBACK_ADMIN_KEY) create an admin key to print once."""
-    from app.auth.service import count_active, create_key
+async def _first_admin_key(url: str, settings: Settings) -> tuple[str | None, str | None]:
+    """On first start (no key yet, none in WINBACK_ADMIN_KEY) create an admin key to print once.
+
+    Returns (that key, None), or (None, a line on the keys that already exist)."""
+    from app.auth.service import create_key, list_keys
     from app.db import create_engine, create_sessionmaker
 
     if settings.admin_key:
-        return None
+        return None, None
     engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
-            if await count_active(session):
-                return None
-            _, key = await create_key(session, "first admin key", ["admin"], utcnow())
-            return key
+            active = [k.scopes for k in await list_keys(session) if k.revoked_at is None]
+            if not active:
+                _, key = await create_key(session, "first admin key", ["admin"], utcnow())
+                return key, None
     finally:
         await engine.dispose()
+    if any("admin" in scopes for scopes in active):
+        return None, (
+            "winback: an admin API key already exists (it was shown once); lost it? "
+            "`winback keys create --scopes admin` prints a new one"
+        )
+    return None, "winback: no active admin API key; `winback keys create --scopes admin` prints one"
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -50,7 +70,9 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"run_worker": False})
     url = _database_url(settings)
     asyncio.run(upgrade(url))
-    key = asyncio.run(_ensure_admin_key(url, settings))
+    key, notice = asyncio.run(_first_admin_key(url, settings))
+    if notice:
+        print(notice, flush=True)
     if key:
         print(
             "winback: created an admin API key (shown once, store it now):\n"
@@ -105,7 +127,7 @@ def migrate(args: argparse.Namespace) -> None:
 
 
 def keys(args: argparse.Namespace) -> None:
-    from app.auth.service import create_key, revoke
+    from app.auth.service import create_key, list_keys, revoke
     from app.db import create_engine, create_sessionmaker
 
     settings = get_settings()
@@ -120,9 +142,11 @@ def keys(args: argparse.Namespace) -> None:
                     key_id, key = await create_key(session, args.name, scopes, utcnow())
                     print(f"key id {key_id}, scopes {','.join(sorted(scopes))} (shown once):")
                     print(key)
+                elif args.keys_command == "list":
+                    print(_key_table(await list_keys(session)))
                 else:
                     if not await revoke(session, args.key_id, utcnow()):
-                        sys.exit(f"no active key {args.key_id}")
+                        sys.exit(f"no active key {args.key_id} (`winback keys list` shows them)")
                     print(f"revoked {args.key_id}")
         finally:
             await engine.dispose()
@@ -131,6 +155,52 @@ def keys(args: argparse.Namespace) -> None:
         asyncio.run(main())
     except ValueError as exc:
         sys.exit(str(exc))
+
+
+def _key_table(rows: Sequence["ApiKey"]) -> str:
+    """id, name, scopes, created, revoked: never the key nor its hash (neither can be shown)."""
+    if not rows:
+        return "no API keys yet; `winback keys create --scopes admin` makes one"
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    table = [("id", "name", "scopes", "created (UTC)", "revoked (UTC)")] + [
+        (k.id, k.name, ",".join(k.scopes), when(k.created_at), when(k.revoked_at)) for k in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def db(args: argparse.Namespace) -> None:
+    """`db stop`, `db reset`: the embedded PostgreSQL only, never a WINBACK_DATABASE_URL server."""
+    from app import embedded
+
+    data_dir = get_settings().data_dir.resolve()
+    try:
+        if args.db_command == "stop":
+            if embedded.stop(data_dir, force=args.force):
+                print(f"winback: stopped the embedded PostgreSQL in {data_dir}")
+            else:
+                print(f"winback: the embedded PostgreSQL in {data_dir} is not running")
+            return
+        if not args.yes:
+            sys.exit(
+                f"winback: `db reset` deletes the embedded database in {embedded.pgdata(data_dir)}"
+                " (every client, event and API key); run it again with --yes to go ahead"
+            )
+        if embedded.reset(data_dir, force=args.force):
+            print(
+                f"winback: deleted the embedded database in {embedded.pgdata(data_dir)}; "
+                "the next `winback serve` starts afresh and prints a new admin key"
+            )
+        else:
+            print(f"winback: no embedded database in {data_dir}; nothing to delete")
+    except embedded.InUseError as exc:
+        sys.exit(f"winback: {exc}")
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -150,12 +220,20 @@ def openapi(args: argparse.Namespace) -> None:
     print(f"winback: wrote {write()}")
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    # SIGTERM's default action ends the process without running exit handlers, and one of them
+    # stops the embedded PostgreSQL; exit like this instead (uvicorn hands SIGTERM on to it too)
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for chatty in ("alembic", "pgserver"):  # their INFO lines say nothing an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(prog="winback", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="winback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("serve", help="serve the API (embedded PostgreSQL unless configured)")
     p.add_argument("--host")
@@ -173,25 +251,60 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--down", help="downgrade to this revision (e.g. base)")
     p.set_defaults(func=migrate)
 
-    p = sub.add_parser("keys", help="manage API keys")
-    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    p = sub.add_parser("keys", help="manage API keys: create, list, revoke")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="command")
     create = keys_sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--scopes", nargs="+", required=True, help="e.g. events:write clients:read")
     create.add_argument("--name", default="api key")
+    keys_sub.add_parser("list", help="list keys: id, name, scopes, created, revoked (not the keys)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", help="the id shown by `keys create` and `keys list`")
     p.set_defaults(func=keys)
 
+    p = sub.add_parser("db", help="stop or reset the embedded PostgreSQL (WINBACK_DATA_DIR)")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="command")
+    stop = db_sub.add_parser("stop", help="stop the embedded PostgreSQL if it is running")
+    reset = db_sub.add_parser(
+        "reset", help="stop it and delete its data (clients, events, keys) for a clean start"
+    )
+    reset.add_argument("--yes", action="store_true", help="yes, delete the data")
+    for db_command in (stop, reset):
+        db_command.add_argument(
+            "--force", action="store_true", help="even while another winback process uses it"
+        )
+    p.set_defaults(func=db)
+
+    from app.demo import DEMO_CLIENTS, DEMO_SEED
+
     p = sub.add_parser("demo", help="load a realistic synthetic history")
-    p.add_argument("--clients", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=DEMO_CLIENTS,
+        metavar="N",
+        help="synthetic clients to generate, plus the README's three stories (default %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEMO_SEED,
+        help="random seed: the same seed gives the same clients and events (default %(default)s)",
+    )
     p.set_defaults(func=demo)
 
     p = sub.add_parser("openapi", help="write openapi/openapi.json from the code")
     p.set_defaults(func=openapi)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
+    try:
+        args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: exit handlers run (the embedded server stops), no trace
+        sys.exit(130)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

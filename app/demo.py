@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.churn.engine import ClientState, evaluate
+from app.churn.facts import ClientFacts, EventRecord, summarize
 from app.events.schemas import EnvelopeBase, event_adapter
+from app.policy.schemas import Policy
 
 Event = dict[str, Any]
 
@@ -95,7 +99,7 @@ def stories(now: datetime) -> dict[str, list[Event]]:
         now,
         {"name": "Ana K.", "market": "b2c", "email": "ana.k@mail.example"},
     )
-    ana.orders(first_days_ago=420, every=45, count=6, amount=85)
+    ana.orders(first_days_ago=420, every=45, count=6, amount=45)
     ana.contact(120, "opened", channel="email")
 
     # 3. A client lost twice: it came back once after a price dispute, then left again.
@@ -112,6 +116,10 @@ def stories(now: datetime) -> dict[str, list[Event]]:
 
 
 # --- the synthetic population ----------------------------------------------------------------
+
+# `winback demo` defaults: the README's plans are evaluated against this population's tiers.
+DEMO_CLIENTS = 3000
+DEMO_SEED = 7
 
 ARCHETYPES = [
     ("steady", 38),
@@ -191,6 +199,10 @@ def _play(
         if rng.random() < 0.4:
             group = rng.choice(list(REASONS))
             history.contact(rng.uniform(1, 20), "reached", reason_code=rng.choice(REASONS[group]))
+        if not history.events:
+            # it stopped before its history began: keep it as a quote that never became an order,
+            # so every generated client exists (drawing nothing from rng: the others stay the same)
+            history.add("request.created", span, {"request_id": "r0", "channel": "quote"})
     elif archetype == "volume_drop":
         last = _buy(history, rng, span, cycle * 0.8, cycle, amount)
         history.order(last - cycle * 0.6, amount * 0.2)
@@ -246,12 +258,70 @@ def _play(
         )
 
 
+@dataclass(frozen=True)
+class EvaluatedHistory:
+    attributes: dict[str, Any]  # the client's first attribute upsert
+    facts: ClientFacts
+    state: ClientState
+
+
+def evaluate_histories(
+    events: list[Event], policy: Policy, now: datetime
+) -> dict[str, EvaluatedHistory]:
+    """Each client's facts and state at `now`, with the pure core alone (tests use it to know
+    the demo's population without a database)."""
+    by_client: dict[str, list[Event]] = {}
+    for event in events:
+        by_client.setdefault(event["client_id"], []).append(event)
+    out = {}
+    for client_id, history in by_client.items():
+        facts = summarize(
+            (
+                EventRecord(
+                    e["id"], e["type"], datetime.fromisoformat(e["occurred_at"]), e["data"]
+                ),
+                (e.get("client") or {}).get("manager_id"),
+            )
+            for e in history
+        )
+        attributes = history[0].get("client") or {}
+        out[client_id] = EvaluatedHistory(attributes, facts, evaluate(facts, policy, now))
+    return out
+
+
 def envelopes(events: list[Event]) -> list[tuple[int, EnvelopeBase]]:
     return [(i, event_adapter.validate_python(e)) for i, e in enumerate(events)]
 
 
-async def load_demo(url: str, clients: int, seed: int, now: datetime | None = None) -> str:
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `winback demo` loaded, counted in the database afterwards (not what it meant to)."""
+
+    clients: int  # the demo's clients present in the database
+    events: int  # events this run stored
+    already_there: int  # events an earlier run had stored under the same ids
+    by_status: dict[str, int]
+    by_decision: dict[str, int]
+
+    def __str__(self) -> str:
+        again = (
+            f" ({self.already_there:,} were already there from an earlier demo)"
+            if self.already_there
+            else ""
+        )
+        return (
+            f"winback demo: {self.clients:,} clients, {self.events:,} events loaded{again}\n"
+            f"  statuses:  {self.by_status}\n"
+            f"  decisions: {self.by_decision}\n"
+            "  try: GET /v1/clients?status=at_risk&sort=value_desc, "
+            "GET /v1/clients/northwind/recovery-plan"
+        )
+
+
+async def load_demo(url: str, clients: int, seed: int, now: datetime | None = None) -> DemoSummary:
     """Load the stories and `clients` synthetic clients, then refresh tiers and sweep."""
+    from sqlalchemy import text
+
     from app.db import create_engine, create_sessionmaker
     from app.events.service import ingest
     from app.kit.time import utcnow
@@ -260,6 +330,8 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
 
     now = now or utcnow()
     events = [e for story in stories(now).values() for e in story] + synthetic(clients, now, seed)
+    client_ids = sorted({e["client_id"] for e in events})
+    outcomes: Counter[str] = Counter()
     engine = create_engine(url)
     try:
         sessionmaker = create_sessionmaker(engine)
@@ -267,15 +339,17 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
             chunk = envelopes(events[start : start + 1000])
             async with sessionmaker() as session, session.begin():
                 snapshot = await load_snapshot(session)
-                await ingest(session, chunk, snapshot, now)
+                outcomes.update(o.kind for o in await ingest(session, chunk, snapshot, now))
         await jobs.refresh_population(sessionmaker, now)
         await jobs.sweep(sessionmaker, lambda: now)
         async with sessionmaker() as session:
-            from sqlalchemy import text
-
             rows = (
                 await session.execute(
-                    text("SELECT status, decision, count(*) FROM client GROUP BY 1, 2")
+                    text(
+                        "SELECT status, decision, count(*) FROM client"
+                        " WHERE client_id = ANY(:ids) GROUP BY 1, 2"
+                    ),
+                    {"ids": client_ids},
                 )
             ).all()
     finally:
@@ -285,10 +359,10 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
     for status, decision, n in rows:
         by_status[status] += n
         by_decision[decision or "-"] += n
-    return (
-        f"winback demo: {len(events)} events for {clients + 3} clients\n"
-        f"  statuses:  {dict(sorted(by_status.items()))}\n"
-        f"  decisions: {dict(sorted(by_decision.items()))}\n"
-        "  try: GET /v1/clients?status=at_risk&sort=value_desc, "
-        "GET /v1/clients/northwind/recovery-plan"
+    return DemoSummary(
+        clients=by_status.total(),
+        events=outcomes["accepted"],
+        already_there=len(events) - outcomes["accepted"],
+        by_status=dict(sorted(by_status.items())),
+        by_decision=dict(sorted(by_decision.items())),
     )

@@ -1,23 +1,231 @@
 """The embedded default: a real PostgreSQL started from the `pgserver` package.
 
-Used when WINBACK_DATABASE_URL is not set. Data lives in WINBACK_DATA_DIR (default ./.winback);
-the server keeps running for later starts and is shared by `serve`, `worker` and the CLI.
+Used when WINBACK_DATABASE_URL is not set. Everything lives in WINBACK_DATA_DIR (default
+./.winback): `pgdata/` is the database cluster, `run/` (mode 0700) holds a lock file and is the
+runtime directory pgserver asks for.
+
+The server is shared, not owned: every process that uses it (`serve`, `worker`, the CLI, each
+test worker) writes its pid to pgserver's list of users (`pgdata/.handle_pids.json`), and when a
+process exits it takes its pid out again; the last one out stops the server. Processes that died
+without saying so (SIGKILL, a crash) are pruned from the list, so they do not keep it running.
+`winback db stop` and `winback db reset` stop it by hand.
 """
 
+import atexit
+import contextlib
+import fcntl
+import json
 import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+USERS_FILE = ".handle_pids.json"  # pgserver's own list of the processes using a server
+STOP_TIMEOUT_SECONDS = 30.0
+
+_in_use: set[Path] = set()  # data dirs whose server this process registered with
+_in_use_lock = threading.Lock()
+
+
+class InUseError(RuntimeError):
+    """Another live process uses the embedded server; stopping it would pull it from under them."""
+
+    def __init__(self, data_dir: Path, pids: list[int]):
+        self.pids = pids
+        listed = ", ".join(str(p) for p in pids)
+        super().__init__(
+            f"the embedded PostgreSQL in {data_dir} is in use by process {listed}; "
+            "stop that first (Ctrl-C in its terminal), or pass --force"
+        )
+
+
+def pgdata(data_dir: Path) -> Path:
+    return data_dir.resolve() / "pgdata"
+
+
+def _run_dir(data_dir: Path) -> Path:
+    """A private (0700) directory: platformdirs accepts only such a one as XDG_RUNTIME_DIR."""
+    run = data_dir.resolve() / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    run.chmod(0o700)
+    return run
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """One process at a time starts, registers with, releases or stops a data dir's server."""
+    with (_run_dir(data_dir) / "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _import_pgserver(data_dir: Path) -> Any:
+    """Import pgserver without a RuntimeDirWarning.
+
+    pgserver asks platformdirs for the runtime directory when it is imported, and platformdirs
+    warns when XDG_RUNTIME_DIR is unset (a headless box, a container) or is not a private
+    directory. When it is unset, point it at `run/` for the import only: the process's own
+    environment, and so its children's, stays as it was.
+    """
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        import pgserver
+
+        return pgserver
+    os.environ["XDG_RUNTIME_DIR"] = str(_run_dir(data_dir))
+    try:
+        import pgserver
+    finally:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+    return pgserver
+
+
+def _postmaster(cluster: Path) -> Any:
+    """The running postmaster of the `cluster` directory (a psutil.Process), or None.
+
+    A stale postmaster.pid (a crash, a reboot) may name a pid that is now some other program:
+    only a postgres process started on this very directory counts.
+    """
+    import psutil  # pgserver's dependency
+
+    try:
+        pid = int((cluster / "postmaster.pid").read_text().split()[0])
+        process = psutil.Process(pid)
+        if str(cluster) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+            return process
+    except (OSError, IndexError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _users(cluster: Path, leaving: int | None = None) -> list[int]:
+    """The live processes on the list of users; rewrites the list without `leaving` and the dead.
+
+    Call it holding the lock."""
+    path = cluster / USERS_FILE
+    try:
+        listed = [int(p) for p in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        listed = []
+    users = [p for p in listed if p != leaving and _alive(p)]
+    if users != listed:
+        path.write_text(json.dumps(users))
+    return users
+
+
+def _stop_postmaster(cluster: Path) -> bool:
+    """Fast shutdown (SIGINT: clients are disconnected, open transactions rolled back)."""
+    import psutil
+
+    process = _postmaster(cluster)
+    if process is None:
+        return False
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(sig)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS if sig == signal.SIGINT else 5)
+            break
+        except psutil.TimeoutExpired:
+            continue
+    (cluster / USERS_FILE).unlink(missing_ok=True)
+    return True
 
 
 def start(data_dir: Path) -> str:
-    """Start (or reuse) the embedded server and return a postgresql:// URL for it."""
+    """Start (or reuse) the embedded server, join its users, and return a postgresql:// URL."""
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # pgserver reads XDG_RUNTIME_DIR through platformdirs; a headless box may not set it.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
-    import pgserver  # imported lazily: production with an external server never loads it
+    pgserver = _import_pgserver(data_dir)
+    cluster = pgdata(data_dir)
+    with _locked(data_dir):
+        cluster.mkdir(exist_ok=True)
+        if _postmaster(cluster) is None:
+            # a server that is not running has no users: forget whoever the list still names
+            (cluster / USERS_FILE).unlink(missing_ok=True)
+        with _in_use_lock:  # first, so that a SIGTERM while it starts still stops it at exit
+            _in_use.add(data_dir)
+        # pgserver adds this pid to the list of users here
+        server = pgserver.PostgresServer(cluster, cleanup_mode=None)
+        # and would take it out at exit without our lock and without pruning: that is ours to do
+        atexit.unregister(server._cleanup)
+        return str(server.get_uri())
 
-    server = pgserver.get_server(str(data_dir / "pgdata"), cleanup_mode=None)
-    return str(server.get_uri())
+
+def release(data_dir: Path) -> bool:
+    """This process is done with the server: stop it unless another live process still uses it.
+
+    Returns whether it was stopped. Runs at exit for every server this process started or joined.
+    """
+    data_dir = data_dir.resolve()
+    with _in_use_lock:
+        if data_dir not in _in_use:
+            return False
+        _in_use.discard(data_dir)
+    cluster = pgdata(data_dir)
+    if not cluster.is_dir():
+        return False
+    with _locked(data_dir):
+        if _users(cluster, leaving=os.getpid()):
+            return False
+        return _stop_postmaster(cluster)
+
+
+def _release_all() -> None:
+    for data_dir in sorted(_in_use):
+        with contextlib.suppress(Exception):  # exiting anyway; one failure must not skip the rest
+            release(data_dir)
+
+
+atexit.register(_release_all)
+
+
+def stop(data_dir: Path, force: bool = False) -> bool:
+    """Stop the server (`winback db stop`). Returns False when it was not running.
+
+    Raises InUseError when another live process uses it, unless `force`."""
+    data_dir = data_dir.resolve()
+    if not pgdata(data_dir).is_dir():
+        return False
+    with _locked(data_dir):
+        return _stop_unless_used(data_dir, force)
+
+
+def reset(data_dir: Path, force: bool = False) -> bool:
+    """Stop the server and delete its data (`winback db reset`). Returns False if there was none.
+
+    Only `pgdata/` goes (`run/` is the lock's home). Raises InUseError like `stop`."""
+    data_dir = data_dir.resolve()
+    cluster = pgdata(data_dir)
+    if not cluster.exists():
+        return False
+    with _locked(data_dir):
+        _stop_unless_used(data_dir, force)
+        shutil.rmtree(cluster)
+    return True
+
+
+def _stop_unless_used(data_dir: Path, force: bool) -> bool:
+    cluster = pgdata(data_dir)
+    users = _users(cluster, leaving=os.getpid()) if cluster.is_dir() else []
+    if users and not force:
+        raise InUseError(data_dir, users)
+    with _in_use_lock:
+        _in_use.discard(data_dir)
+    return _stop_postmaster(cluster)
 
 
 def database_url(configured: str | None, data_dir: Path) -> str:

@@ -9,7 +9,11 @@ from app.migrate import current_revision
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get(
+    "/healthz",
+    summary="The process is up",
+    description="Liveness: 200 while the process answers; it does not touch the database. No key.",
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -17,6 +21,11 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated to head",
+    description=(
+        "Readiness: 200 when the database answers and its schema is at the migration head; 503 "
+        "with the reason (the database error's name, or the current and head revisions) "
+        "otherwise. No key."
+    ),
     responses={503: {"description": "not ready"}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -34,6 +43,15 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description=(
+        "Request latencies by route and status, events by type and outcome, status changes, "
+        "clients swept and due, in the Prometheus text format. No key: expose it to the "
+        "scraper only."
+    ),
+    response_class=Response,
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

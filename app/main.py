@@ -13,7 +13,7 @@ from app.clients.endpoints import router as clients_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.events.endpoints import router as events_router
-from app.kit import problems
+from app.kit import docs, problems
 from app.kit.guard import RequestGuard
 from app.migrate import head_revision
 from app.plans.endpoints import router as plans_router
@@ -27,8 +27,12 @@ winback tells a seller which clients are slipping away, which lost clients are w
 back, and how. Post order, request, contact and feedback events; read per-client churn status,
 signals and value tier, at-risk lists and recovery plans.
 
-Authentication: `Authorization: Bearer <key>`. Errors are RFC 9457 `application/problem+json`.
-Money is a decimal string; timestamps are ISO 8601 in UTC.
+Authentication: `Authorization: Bearer <key>` (in /docs: **Authorize**, paste the key). Keys
+carry scopes: `events:write`, `clients:read`, `campaigns:write`, `admin` (which implies all);
+each operation names the one it needs. No key or an unknown one is a 401, the wrong scope a 403.
+
+Errors are RFC 9457 `application/problem+json`. Money is a decimal string; timestamps are ISO 8601
+in UTC.
 """
 
 
@@ -73,6 +77,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=docs.OPENAPI_URL,
+        docs_url=None,  # docs.install serves /docs and /redoc from local assets instead
+        redoc_url=None,
         openapi_tags=[
             {"name": "events", "description": "Webhook intake: order, request, contact events"},
             {"name": "clients", "description": "Per-client state, lists, timeline, erasure"},
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.key_cache = {}
     app.state.migration_head = head_revision()
     problems.install(app)
+    docs.install(app)
     for router in (events_router, clients_router, plans_router, policy_router, health.router):
         app.include_router(router)
     app.add_middleware(

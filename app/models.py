@@ -2,7 +2,16 @@
 
 from app.auth.models import ApiKey
 from app.clients.models import Client, Erasure, StatusChange
-from app.events.models import Event
+from app.events.models import ErasedEvent, Event
 from app.policy.models import PolicyRow, PopulationStats
 
-__all__ = ["ApiKey", "Client", "Erasure", "Event", "PolicyRow", "PopulationStats", "StatusChange"]
+__all__ = [
+    "ApiKey",
+    "Client",
+    "ErasedEvent",
+    "Erasure",
+    "Event",
+    "PolicyRow",
+    "PopulationStats",
+    "StatusChange",
+]

@@ -1,7 +1,8 @@
 """Real PostgreSQL for every database test.
 
 - One database per xdist worker, migrated to head with the real Alembic migrations, on the server
-  named by WINBACK_TEST_DATABASE_URL, or else on an embedded pgserver under .winback-test/.
+  named by WINBACK_TEST_DATABASE_URL, or else on an embedded pgserver under .winback-test/ (shared
+  by the xdist workers and stopped when the last of them is done).
 - `session`: a connection-level transaction rolled back after each test; each request runs in a
   savepoint, so a request that fails leaves nothing behind, as in production.
 - `committed`: for tests that need real commits (concurrency, worker); tables are emptied after.
@@ -33,7 +34,18 @@ from app.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-DATA_TABLES = ("status_change", "event", "client", "policy", "population_stats", "erasure")
+DATA_TABLES = (
+    "status_change",
+    "event",
+    "client",
+    "policy",
+    "population_stats",
+    "erasure",
+    "erased_event",
+)
+
+
+EMBEDDED_DIR = ROOT / ".winback-test"
 
 
 def _server_url() -> str:
@@ -42,7 +54,16 @@ def _server_url() -> str:
         return configured
     from app import embedded
 
-    return embedded.start(ROOT / ".winback-test")
+    # this process joins the embedded server's users (xdist workers share one server)
+    return embedded.start(EMBEDDED_DIR)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """This process is done with the embedded server: the last one out (the last xdist worker,
+    or the only process) stops it, so no PostgreSQL outlives the test run."""
+    from app import embedded
+
+    embedded.release(EMBEDDED_DIR)
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -63,7 +84,9 @@ async def _recreate_database(server_url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def worker_name(request: pytest.FixtureRequest) -> str:
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    return f"winback_test_{worker}"
+    # WINBACK_TEST_DB_PREFIX lets two checkouts share one server without dropping each other's db
+    prefix = os.environ.get("WINBACK_TEST_DB_PREFIX", "winback_test")
+    return f"{prefix}_{worker}"
 
 
 @pytest.fixture(scope="session")

@@ -68,3 +68,9 @@ async def revoke(session: AsyncSession, key_id: str, now: datetime) -> bool:
         return False
     row.revoked_at = now
     return True
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first (for `winback keys list`)."""
+    statement = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    return list(await session.scalars(statement))

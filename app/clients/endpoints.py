@@ -86,6 +86,15 @@ async def evaluated_client(
     "/clients/{client_id}",
     response_model=ClientRead,
     summary="One client, evaluated now (or as of a past moment)",
+    description=(
+        "Everything winback knows about one client, computed at read time and never stale: "
+        "status (`prospect`, `active`, `at_risk`, `lost`, `recovered`) and since when, the "
+        "signals with their evidence, value and tier, the recovery decision, the purchase cycle "
+        "and when the next order is expected. With `as_of`, the client as it stood at that "
+        "moment: only events up to it count.\n\n"
+        "Errors: 404 when no client has this id; 422 when `as_of` is in the future or has no "
+        "time zone."
+    ),
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_client(
@@ -122,7 +131,9 @@ def _split(values: list[str] | None, allowed: tuple[str, ...], field: str) -> tu
         "Filters combine with AND; `status`, `tier` and `decision` take several values "
         "(repeated or comma-separated). Sorts: `value_desc` (default), `last_order_desc`, "
         "`overdue_desc`. Pages are stable under inserts: pass `next_cursor` as `cursor`. "
-        "With `Accept: text/csv` the whole list (from `cursor` on) streams as CSV."
+        "With `Accept: text/csv` the whole list (from `cursor` on) streams as CSV.\n\n"
+        "Errors: 422 names the query parameter that is out of range or not one of its values, "
+        "or a `cursor` this API did not issue (or issued for another `sort`)."
     ),
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -214,6 +225,13 @@ async def _csv(
     "/clients/{client_id}/timeline",
     response_model=TimelinePage,
     summary="The client's events and status changes, newest first",
+    description=(
+        "The client's history in one stream: every event received (orders, requests, contacts, "
+        "feedback, attribute changes) and every status change with the signals behind it, "
+        "newest first. Keyset-paginated: pass `next_cursor` as `cursor` for the next page.\n\n"
+        "Errors: 404 when no client has this id; 422 for a `limit` out of 1..1000 or a `cursor` "
+        "this API did not issue."
+    ),
     responses=problem_responses(401, 403, 404, 422),
 )
 async def timeline(
@@ -240,7 +258,8 @@ async def timeline(
             at=e.occurred_at,
             id=e.id,
             type=e.type,
-            data={k: v for k, v in e.body.items() if k in ("data", "client")},
+            data=e.body.get("data") or {},
+            client=e.body.get("client"),
         )
         for e in events
     ] + [
@@ -266,7 +285,15 @@ async def timeline(
     "/clients/{client_id}",
     response_model=ClientRead,
     summary="Change a client's attributes (recorded as a client.updated event)",
-    responses=problem_responses(401, 403, 404, 422),
+    description=(
+        "Sets the attributes given in the body (name, contacts, market, manager, tags, flags "
+        "such as `do_not_contact`, custom attributes) and leaves the others as they are. The "
+        "change is recorded as a `client.updated` event, so it shows in the timeline and "
+        "`as_of` reads, and the client is re-evaluated; the answer is the client afterwards.\n\n"
+        "Errors: 404 when no client has this id (create clients by posting events); 422 names "
+        "the failing field."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 415, 422),
 )
 async def patch_client(
     client_id: ClientIdPath,
@@ -294,6 +321,12 @@ async def patch_client(
     "/clients/{client_id}",
     response_model=ErasureRead,
     summary="Erase a client: its personal data and events are deleted, an audit row is kept",
+    description=(
+        "For erasure requests (GDPR art. 17). Deletes the client, all its events and its status "
+        "history at once and for good; what remains is an audit row with a hash of the client "
+        "id, the number of events deleted, the key that asked and when.\n\n"
+        "Errors: 404 when no client has this id."
+    ),
     responses=problem_responses(401, 403, 404),
 )
 async def erase_client(
@@ -308,6 +341,11 @@ async def erase_client(
     "/stats",
     response_model=Stats,
     summary="Counts by status and tier, value at risk",
+    description=(
+        "The seller's overview: how many clients are in each status, the same split by value "
+        "tier with the value in each cell, and the value of clients now at risk and now lost. "
+        "Statuses are as last evaluated (on each event and by the worker's sweep)."
+    ),
     responses=problem_responses(401, 403),
 )
 async def stats(session: ReadSessionDep, _: ClientsReader) -> Stats:

@@ -262,7 +262,7 @@ async def stats(session: AsyncSession) -> list[tuple[str, str | None, int, Decim
 
 async def erase(session: AsyncSession, client_id: str, requested_by: str, now: datetime) -> int:
     """Delete the client, its events and its status history; keep an audit row without PII."""
-    events = await events_repository.delete_for_client(session, client_id)
+    events = await events_repository.erase_for_client(session, client_id, now)
     await session.execute(delete(StatusChange).where(StatusChange.client_id == client_id))
     await session.execute(delete(Client).where(Client.client_id == client_id))
     session.add(

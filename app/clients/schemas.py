@@ -173,7 +173,12 @@ class TimelineItem(BaseModel):
     at: datetime
     id: str
     type: str = Field(description="the event type, or `status_change`")
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(
+        description="the event's `data` as received, or `{from, to, signals}` of a status change"
+    )
+    client: dict[str, Any] | None = Field(
+        default=None, description="the attribute upsert the event carried, if any"
+    )
 
 
 class TimelinePage(BaseModel):

@@ -90,7 +90,7 @@ def assess(
     """Evaluate one client (row = its attributes) and return the columns to store."""
     policy = snapshot.policy
     state = evaluate(facts, policy, now, snapshot.market_cycle(row["market"]))
-    tier = assign(state.value, snapshot.thresholds) if state.orders_count else None
+    tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
     decision, _ = decide(profile_of(row, tier), state, facts, policy)
     columns = {
         "status": state.status,

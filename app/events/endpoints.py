@@ -60,14 +60,21 @@ def _item_error(index: int, event_id: str | None, problem: ProblemError) -> Batc
     "",
     summary="Post one event",
     description=(
-        "Records one event and re-evaluates its client. Idempotent by `id`: the same id again "
-        "answers `duplicate: true` (200); the same id with a different body is a 409."
+        "Records one event (an order placed, cancelled or refunded, a request, a contact, "
+        "feedback, a client update or churn) and re-evaluates its client at once: the answer "
+        "carries the client's status, tier and signals after the event. A 201 means it is "
+        "committed. Idempotent by `id`: the same id again answers `duplicate: true` (200), so a "
+        "retry is safe.\n\n"
+        "Errors: 409 when the same id was received with a different body; 422 names the failing "
+        "field (an unknown `type`, a missing field, an `occurred_at` too far in the future, a "
+        "currency other than the policy's without `amount_in_base`, an unknown reason code); "
+        "400 when the body is not JSON; 413 when it exceeds the body limit (1 MiB by default)."
     ),
     response_model=EventAccepted,
     status_code=201,
     responses={
         200: {"model": EventAccepted, "description": "Duplicate of an applied event"},
-        **problem_responses(401, 403, 409, 413, 422),
+        **problem_responses(400, 401, 403, 409, 413, 415, 422),
     },
 )
 async def post_event(
@@ -95,12 +102,16 @@ async def post_event(
     "/batch",
     summary="Post up to 1,000 events",
     description=(
-        "Each event is validated on its own: valid ones are applied (in one transaction), "
-        "invalid ones come back in `errors` with their index; the counts say how many were "
-        "accepted, duplicates and rejected."
+        "For imports and catch-up syncs. Each event is validated on its own: valid ones are "
+        "applied (in one transaction, so a 200 means all of them are committed), invalid ones "
+        "come back in `errors` with their index and the problem they would get alone (422 or "
+        "409); the counts say how many were accepted, duplicates and rejected. Re-sending a "
+        "batch is safe: events already applied count as duplicates.\n\n"
+        "Errors for the whole batch: 422 when the body is not a list of at most 1,000 objects; "
+        "400 when it is not JSON; 413 when it exceeds the batch body limit (8 MiB by default)."
     ),
     response_model=BatchResult,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 415, 422),
 )
 async def post_batch(
     events: Annotated[

@@ -26,3 +26,13 @@ class Event(Base):
     )
 
     __table_args__ = (Index("ix_event_client_occurred", "client_id", "occurred_at", "id"),)
+
+
+class ErasedEvent(Base):
+    """The hashed id of an event whose client was erased. A trigger on `event` (migration
+    2026_11_29_0810) skips inserting such an id, so a retried webhook cannot recreate the client."""
+
+    __tablename__ = "erased_event"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

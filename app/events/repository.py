@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, literal, select, tuple_
+from sqlalchemy import literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +73,17 @@ async def page_for_client(
     return list((await session.execute(statement)).scalars())
 
 
-async def delete_for_client(session: AsyncSession, client_id: str) -> int:
-    result = await session.execute(delete(Event).where(Event.client_id == client_id))
+ERASE_EVENTS = text(
+    """
+    WITH gone AS (DELETE FROM event WHERE client_id = :client_id RETURNING id)
+    INSERT INTO erased_event (id_sha256, erased_at)
+    SELECT encode(sha256(convert_to(id, 'UTF8')), 'hex'), :now FROM gone
+    ON CONFLICT (id_sha256) DO NOTHING
+    """
+)
+
+
+async def erase_for_client(session: AsyncSession, client_id: str, now: datetime) -> int:
+    """Delete a client's events and keep the hash of each id, so a replay stores nothing."""
+    result = await session.execute(ERASE_EVENTS, {"client_id": client_id, "now": now})
     return int(result.rowcount)  # type: ignore[attr-defined]

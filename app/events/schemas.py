@@ -34,6 +34,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+def _small_json(value: dict[str, JsonValue] | None, what: str) -> dict[str, JsonValue] | None:
+    if value is not None and len(str(value)) > 16_384:
+        raise ValueError(f"{what} must stay under 16 KiB")
+    return value
+
+
 class ClientAttributes(Strict):
     """Attribute upsert carried by any event (`client`) or by PATCH; only given fields change."""
 
@@ -54,9 +60,7 @@ class ClientAttributes(Strict):
     @field_validator("attributes")
     @classmethod
     def _small(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
-        if value is not None and len(str(value)) > 16_384:
-            raise ValueError("attributes must stay under 16 KiB")
-        return value
+        return _small_json(value, "attributes")
 
     @model_validator(mode="after")
     def _not_null_flags(self) -> "ClientAttributes":
@@ -66,7 +70,24 @@ class ClientAttributes(Strict):
         return self
 
 
-class OrderPlacedData(Strict):
+class EventData(Strict):
+    """Every event's `data`. Unknown fields are refused, so a misspelt optional field (`marign`)
+    is an error and not silently ignored; a sender's own fields go in `extra`, stored as sent
+    and ignored by winback."""
+
+    extra: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="the sender's own fields (e.g. a shop's order fields), stored untouched and "
+        "returned in the timeline; winback ignores them (at most 16 KiB)",
+    )
+
+    @field_validator("extra")
+    @classmethod
+    def _small_extra(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        return _small_json(value, "extra")
+
+
+class OrderPlacedData(EventData):
     order_id: Id
     amount: Money
     currency: Currency | None = None
@@ -76,31 +97,31 @@ class OrderPlacedData(Strict):
     ) = None
 
 
-class OrderRef(Strict):
+class OrderRef(EventData):
     order_id: Id
 
 
-class OrderRefundedData(Strict):
+class OrderRefundedData(EventData):
     order_id: Id
     amount: Money
 
 
-class RequestCreatedData(Strict):
+class RequestCreatedData(EventData):
     request_id: Id
     channel: Literal["quote", "inquiry", "cart", "other"]
 
 
-class RequestConvertedData(Strict):
+class RequestConvertedData(EventData):
     request_id: Id
     order_id: Id | None = None
 
 
-class RequestLostData(Strict):
+class RequestLostData(EventData):
     request_id: Id
     reason_code: ReasonCode | None = None
 
 
-class ContactLoggedData(Strict):
+class ContactLoggedData(EventData):
     channel: Literal["call", "email", "sms", "meeting", "letter", "chat", "event"]
     direction: Literal["outbound", "inbound"]
     outcome: Literal["reached", "replied", "opened", "no_answer", "bounced", "declined"]
@@ -110,7 +131,7 @@ class ContactLoggedData(Strict):
     note: Note | None = None
 
 
-class FeedbackReceivedData(Strict):
+class FeedbackReceivedData(EventData):
     feedback_id: Id
     kind: Literal["complaint", "survey", "review", "exit_interview"]
     score: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
@@ -120,15 +141,15 @@ class FeedbackReceivedData(Strict):
     note: Note | None = None
 
 
-class FeedbackRef(Strict):
+class FeedbackRef(EventData):
     feedback_id: Id
 
 
-class ClientChurnedData(Strict):
+class ClientChurnedData(EventData):
     reason_code: ReasonCode | None = None
 
 
-class Empty(Strict):
+class Empty(EventData):
     pass
 
 

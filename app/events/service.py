@@ -150,7 +150,10 @@ async def ingest(
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, "accepted")
             accepted[envelope.client_id].append((envelope, body))
         else:
-            kind = "duplicate" if known.get(envelope.id) == digest else "conflict"
+            stored = known.get(envelope.id)
+            # not inserted and not stored: the id belongs to an erased client (the tombstone
+            # trigger skipped it), so the replay is a duplicate that stores nothing
+            kind = "duplicate" if stored in (digest, None) else "conflict"
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
 
     # A client created only for events that were then refused leaves no trace.

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit import metrics
-from app.kit.problems import PROBLEM_JSON
+from app.kit.problems import PROBLEM_JSON, problem_type
 
 
 class RequestGuard:
@@ -64,7 +64,7 @@ class RequestGuard:
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         body = json.dumps(
             {
-                "type": "about:blank",
+                "type": problem_type("content-too-large"),
                 "title": "Content too large",
                 "status": 413,
                 "detail": f"the body exceeds {limit} bytes",

@@ -60,7 +60,7 @@ class ProblemError(Exception):
 
     def problem(self, instance: str | None = None) -> Problem:
         return Problem(
-            type=problem_type(self.slug) if self.slug else "about:blank",
+            type=problem_type(self.slug or HTTP_SLUGS.get(self.status, "http-error")),
             title=self.title,
             status=self.status,
             detail=self.detail,
@@ -147,6 +147,46 @@ HTTP_TITLES = {
 }
 
 
+# Problem types of the errors the framework raises (routing, method, body size), so that every
+# error an integrator sees carries one of winback's types, never about:blank.
+HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "content-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+}
+
+
+def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    status = exc.status_code
+    title = HTTP_TITLES.get(status, "Error")
+    path = request.url.path
+    detail: str | None
+    if status == 404:
+        detail = f"no endpoint at {path}; the API is described at /docs"
+    elif status == 405:
+        allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {path}" + (
+            f"; allowed: {allowed}" if allowed else ""
+        )
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    return Problem(
+        type=problem_type(HTTP_SLUGS.get(status, "http-error")),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=path,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -168,16 +208,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = HTTP_TITLES.get(exc.status_code, "Error")
-        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-        problem = Problem(
-            type="about:blank",
-            title=title,
-            status=exc.status_code,
-            detail=detail,
-            instance=request.url.path,
-        )
-        return _response(problem, getattr(exc, "headers", None))
+        return _response(http_problem(request, exc), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -194,7 +225,7 @@ def install(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTP_TITLES[code]}
-    for code in (401, 403, 404, 409, 413, 422)
+    for code in (400, 401, 403, 404, 409, 413, 415, 422)
 }
 
 

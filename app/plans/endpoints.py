@@ -22,7 +22,11 @@ router = APIRouter(prefix="/v1", tags=["plans"])
         "A pure function of the client's history, attributes and the policy, evaluated now or "
         "`as_of` a past moment. `decision` says whether to act (`retain` for at-risk clients; "
         "`return_first`, `should_return`, `return_if_possible` for lost ones) or not "
-        "(`no_action`, `let_go`), and every rule that decided it is in `decision_reasons`."
+        "(`no_action`, `let_go`), and every rule that decided it is in `decision_reasons`. "
+        "The plan also says why the client left, who should act, the offer and its economics, "
+        "and the steps to take.\n\n"
+        "Errors: 404 when no client has this id; 422 when `as_of` is in the future or has no "
+        "time zone."
     ),
     responses=problem_responses(401, 403, 404, 422),
 )

@@ -34,7 +34,18 @@ class ReevaluationProgress(BaseModel):
     clients_pending: int = Field(description="clients not yet evaluated under this version")
 
 
-@router.get("", response_model=PolicyRead, responses=problem_responses(401, 403))
+@router.get(
+    "",
+    response_model=PolicyRead,
+    summary="The policy in force: thresholds, windows, reason codes, currency",
+    description=(
+        "The deployment's thresholds that decide statuses, signals, tiers and plans (how overdue "
+        "is at risk and lost, the windows for requests, contacts and feedback, tier cut-points, "
+        "reason codes, the currency), with its `version`. Every client read and plan is "
+        "computed under this policy."
+    ),
+    responses=problem_responses(401, 403),
+)
 async def get_policy(snapshot: ReadSnapshot, _: ClientsReader) -> PolicyRead:
     return PolicyRead(version=snapshot.version, policy=snapshot.policy)
 
@@ -43,7 +54,15 @@ async def get_policy(snapshot: ReadSnapshot, _: ClientsReader) -> PolicyRead:
     "",
     response_model=PolicyChanged,
     summary="Replace the policy (admin); every client is re-evaluated in the background",
-    responses=problem_responses(401, 403, 422),
+    description=(
+        "Replaces the whole policy and bumps `version`: fields left out take their defaults "
+        "(the example shows them), not their current values, so GET the policy, change it and "
+        "PUT it back. Reads use the new policy within seconds; the stored statuses of all "
+        "clients are re-evaluated by the worker in the background, and "
+        "`GET /v1/policy/reevaluation` shows how many are left.\n\n"
+        "Errors: 422 names the field that is out of range or inconsistent with another."
+    ),
+    responses=problem_responses(400, 401, 403, 415, 422),
 )
 async def put_policy(
     policy: Annotated[
@@ -63,6 +82,11 @@ async def put_policy(
 @router.get(
     "/reevaluation",
     response_model=ReevaluationProgress,
+    summary="Progress of the re-evaluation after a policy change",
+    description=(
+        "How many clients the worker has not yet re-evaluated under the current policy version; "
+        "0 means every stored status, signal and tier reflects it."
+    ),
     responses=problem_responses(401, 403),
 )
 async def reevaluation(

@@ -1,10 +1,9 @@
 """The deployment's single policy row, and the population figures the worker refreshes."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Numeric, String, func
+from sqlalchemy import DateTime, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,8 +26,8 @@ class PopulationStats(Base):
     __tablename__ = "population_stats"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
-    tier_a_min_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
-    tier_b_min_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    # per ranking (a market, or "all"): {"b2b": {"a_min": "20000.00", "b_min": "500.00"}, ...}
+    tier_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     clients_with_orders: Mapped[int] = mapped_column(Integer, server_default="0")
     # {"b2b": {"median_cycle_days": 31.0, "clients": 412}, ...}
     market_cycles: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

@@ -1,7 +1,7 @@
 """SQL for the policy row and the population figures."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.policy.models import PolicyRow, PopulationStats
+from app.tiers import Thresholds
 
 
 async def load(session: AsyncSession) -> tuple[PolicyRow | None, PopulationStats | None]:
@@ -38,15 +39,16 @@ async def save_policy(
 
 async def save_population(
     session: AsyncSession,
-    a_min: Decimal | None,
-    b_min: Decimal | None,
+    tier_rankings: Mapping[str, Thresholds],
     clients_with_orders: int,
     market_cycles: dict[str, Any],
     now: datetime,
 ) -> None:
     values = {
-        "tier_a_min_value": a_min,
-        "tier_b_min_value": b_min,
+        "tier_thresholds": {
+            ranking: {"a_min": str(cut.a_min), "b_min": str(cut.b_min)}
+            for ranking, cut in tier_rankings.items()
+        },
         "clients_with_orders": clients_with_orders,
         "market_cycles": market_cycles,
         "refreshed_at": now,

@@ -87,6 +87,9 @@ class Policy(BaseModel):
     value_window_days: float = Field(default=365, gt=0, le=36500)
     value_basis: Literal["revenue", "margin"] = "revenue"
     tier_cutoffs: tuple[float, float] = (0.75, 0.95)
+    # "market": B2B and B2C clients are ranked apart (a shop's best shopper is not measured
+    # against a distributor's orders); "global": everyone in one ranking.
+    tier_scope: Literal["market", "global"] = "market"
     tier_refresh_seconds: float = Field(default=900, ge=1, le=86400 * 7)
 
     # recovery plans (SPEC §6)

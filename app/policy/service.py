@@ -3,39 +3,52 @@
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.policy import repository
 from app.policy.schemas import DEFAULT_POLICY, Policy
-from app.tiers import Thresholds
+from app.tiers import ALL_MARKETS, Thresholds, thresholds_for
 
 
 @dataclass(frozen=True)
 class Snapshot:
     policy: Policy
     version: int
-    thresholds: Thresholds | None
+    # tier cut points per ranking: each market's, or "all" (policy.tier_scope says which is used)
+    tier_rankings: dict[str, Thresholds] = field(default_factory=dict)
     # median cycle per market, only for markets with enough clients that have their own cycle
     market_cycles: dict[str, float] = field(default_factory=dict)
 
     def market_cycle(self, market: str) -> float | None:
         return self.market_cycles.get(market)
 
+    def thresholds(self, market: str) -> Thresholds | None:
+        """The cut points a client of this market is tiered against (None until computed)."""
+        return thresholds_for(self.tier_rankings, market, self.policy.tier_scope)
+
+    def has_tier_scope(self) -> bool:
+        """Cut points exist for the policy's kind of ranking (per market, or all together)."""
+        overall = ALL_MARKETS in self.tier_rankings
+        if self.policy.tier_scope == "global":
+            return overall
+        return bool(self.tier_rankings) and not overall
+
 
 async def load_snapshot(session: AsyncSession) -> Snapshot:
     row, stats = await repository.load(session)
     policy = Policy.model_validate(row.body) if row else DEFAULT_POLICY
-    thresholds = None
+    rankings: dict[str, Thresholds] = {}
     cycles: dict[str, float] = {}
     if stats is not None:
-        if stats.tier_a_min_value is not None and stats.tier_b_min_value is not None:
-            thresholds = Thresholds(stats.tier_a_min_value, stats.tier_b_min_value)
+        for ranking, cut in (stats.tier_thresholds or {}).items():
+            rankings[ranking] = Thresholds(Decimal(cut["a_min"]), Decimal(cut["b_min"]))
         for market, figures in (stats.market_cycles or {}).items():
             if figures.get("clients", 0) >= policy.market_cycle_min_clients:
                 cycles[market] = float(figures["median_cycle_days"])
-    return Snapshot(policy, row.version if row else 0, thresholds, cycles)
+    return Snapshot(policy, row.version if row else 0, rankings, cycles)
 
 
 class SnapshotCache:

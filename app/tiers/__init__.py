@@ -1,11 +1,14 @@
 """Value tiers by Pareto share (SPEC §5): pure cut-point maths; SQL lives in tiers.repository."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
 Tier = Literal["A", "B", "C"]
+TierScope = Literal["market", "global"]
+# The ranking key of clients when every market is ranked together.
+ALL_MARKETS = "all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +17,17 @@ class Thresholds:
 
     a_min: Decimal
     b_min: Decimal
+
+
+def ranking_of(market: str, scope: TierScope) -> str:
+    """Which ranking a client's value is compared in: its market's, or the one of all clients."""
+    return market if scope == "market" else ALL_MARKETS
+
+
+def thresholds_for(
+    rankings: Mapping[str, Thresholds], market: str, scope: TierScope
+) -> Thresholds | None:
+    return rankings.get(ranking_of(market, scope))
 
 
 def assign(value: Decimal, thresholds: Thresholds | None) -> Tier | None:
@@ -49,3 +63,18 @@ def cut_points(values: Iterable[Decimal], cutoffs: tuple[float, float]) -> Thres
             break
     assert a_min is not None and b_min is not None
     return Thresholds(a_min=a_min, b_min=b_min)
+
+
+def cut_points_by_ranking(
+    clients: Iterable[tuple[str, Decimal]], cutoffs: tuple[float, float], scope: TierScope
+) -> dict[str, Thresholds]:
+    """(market, value) pairs -> the cut points of each ranking the scope makes."""
+    groups: dict[str, list[Decimal]] = {}
+    for market, value in clients:
+        groups.setdefault(ranking_of(market, scope), []).append(value)
+    out = {}
+    for ranking, values in groups.items():
+        thresholds = cut_points(values, cutoffs)
+        if thresholds is not None:
+            out[ranking] = thresholds
+    return out

@@ -7,22 +7,30 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.tiers import Thresholds
+from app.tiers import ALL_MARKETS, Thresholds, TierScope
 
-# One pass over clients with value: the value at which the running share first reaches each cutoff.
+# One pass over clients with value, per ranking (each market, or all clients together when
+# :ranking_all is set): the value at which the running share first reaches each cutoff.
 CUT_POINTS = text(
     """
-    WITH ranked AS (
-        SELECT value,
-               sum(value) OVER (ORDER BY value DESC, client_id DESC
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
-               sum(value) OVER () AS total
+    WITH scoped AS (
+        SELECT CASE WHEN CAST(:ranking_all AS text) IS NULL THEN market
+                    ELSE CAST(:ranking_all AS text) END AS ranking,
+               value, client_id
         FROM client
         WHERE orders_count > 0 AND value > 0
+    ), ranked AS (
+        SELECT ranking, value,
+               sum(value) OVER (PARTITION BY ranking ORDER BY value DESC, client_id DESC
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+               sum(value) OVER (PARTITION BY ranking) AS total
+        FROM scoped
     )
-    SELECT min(value) FILTER (WHERE running - value < CAST(:a AS numeric) * total) AS a_min,
+    SELECT ranking,
+           min(value) FILTER (WHERE running - value < CAST(:a AS numeric) * total) AS a_min,
            min(value) FILTER (WHERE running - value < CAST(:b AS numeric) * total) AS b_min
     FROM ranked
+    GROUP BY ranking
     """
 )
 CLIENTS_WITH_ORDERS = text("SELECT count(*) FROM client WHERE orders_count > 0")
@@ -32,12 +40,14 @@ MARKET_CYCLES = text(
     FROM client WHERE cycle_source = 'own' GROUP BY market
     """
 )
-# Clients whose tier the new thresholds change: due now, so the sweeper re-assesses them
-# (tier and the plan decision that depends on it) through the one assessment code path.
+# Clients of one ranking whose tier the new thresholds change: due now, so the sweeper
+# re-assesses them (tier and the plan decision that depends on it) through the one assessment
+# code path. The CASE is tiers.assign in SQL (tests/worker compare the two).
 TIER_MOVES = text(
     """
     UPDATE client SET next_review_at = :now
     WHERE orders_count > 0
+      AND (CAST(:market AS text) IS NULL OR market = CAST(:market AS text))
       AND tier IS DISTINCT FROM (CASE WHEN value > 0 AND value >= :a_min THEN 'A'
                                       WHEN value > 0 AND value >= :b_min THEN 'B'
                                       ELSE 'C' END)
@@ -48,12 +58,20 @@ MARKET_MOVES = text(
 )
 
 
-async def cut_points(session: AsyncSession, cutoffs: tuple[float, float]) -> Thresholds | None:
-    """The value of the last client inside each cumulative share (ties by value stay together)."""
-    row = (await session.execute(CUT_POINTS, {"a": str(cutoffs[0]), "b": str(cutoffs[1])})).one()
-    if row.a_min is None or row.b_min is None:
-        return None
-    return Thresholds(a_min=Decimal(row.a_min), b_min=Decimal(row.b_min))
+async def cut_points(
+    session: AsyncSession, cutoffs: tuple[float, float], scope: TierScope
+) -> dict[str, Thresholds]:
+    """Per ranking, the value of the last client inside each cumulative share."""
+    params = {
+        "a": str(cutoffs[0]),
+        "b": str(cutoffs[1]),
+        "ranking_all": ALL_MARKETS if scope == "global" else None,
+    }
+    return {
+        row.ranking: Thresholds(a_min=Decimal(row.a_min), b_min=Decimal(row.b_min))
+        for row in await session.execute(CUT_POINTS, params)
+        if row.a_min is not None and row.b_min is not None
+    }
 
 
 async def clients_with_orders(session: AsyncSession) -> int:
@@ -68,9 +86,14 @@ async def market_cycles(session: AsyncSession) -> dict[str, dict[str, Any]]:
     }
 
 
-async def mark_tier_moves(session: AsyncSession, thresholds: Thresholds, now: datetime) -> int:
+async def mark_tier_moves(
+    session: AsyncSession, ranking: str, thresholds: Thresholds, now: datetime
+) -> int:
+    """Mark due the clients of `ranking` (a market, or all markets) whose tier moves."""
+    market = None if ranking == ALL_MARKETS else ranking
     result = await session.execute(
-        TIER_MOVES, {"now": now, "a_min": thresholds.a_min, "b_min": thresholds.b_min}
+        TIER_MOVES,
+        {"now": now, "market": market, "a_min": thresholds.a_min, "b_min": thresholds.b_min},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

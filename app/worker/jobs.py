@@ -76,20 +76,16 @@ async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now
         if not got:
             return False
         snapshot = await load_snapshot(session)
-        thresholds = await tiers_repository.cut_points(session, snapshot.policy.tier_cutoffs)
+        policy = snapshot.policy
+        rankings = await tiers_repository.cut_points(
+            session, policy.tier_cutoffs, policy.tier_scope
+        )
         cycles = await tiers_repository.market_cycles(session)
         count = await tiers_repository.clients_with_orders(session)
-        await policy_repository.save_population(
-            session,
-            thresholds.a_min if thresholds else None,
-            thresholds.b_min if thresholds else None,
-            count,
-            cycles,
-            now,
-        )
+        await policy_repository.save_population(session, rankings, count, cycles, now)
         moved = 0
-        if thresholds is not None:
-            moved = await tiers_repository.mark_tier_moves(session, thresholds, now)
+        for ranking, thresholds in rankings.items():
+            moved += await tiers_repository.mark_tier_moves(session, ranking, thresholds, now)
         minimum = snapshot.policy.market_cycle_min_clients
         for market, figures in cycles.items():
             old = snapshot.market_cycle(market)

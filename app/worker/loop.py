@@ -29,9 +29,10 @@ async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: 
         try:
             async with sessionmaker() as session:
                 snapshot = await load_snapshot(session)
-            # also refresh while there are no cut points yet: a new deployment gets tiers at once
+            # also refresh while there are no cut points of the policy's kind yet (a new
+            # deployment, or tier_scope just changed): clients get tiers at once
             refresh = (
-                snapshot.thresholds is None
+                not snapshot.has_tier_scope()
                 or time.monotonic() - last_refresh >= snapshot.policy.tier_refresh_seconds
             )
             await run_once(sessionmaker, settings, refresh)

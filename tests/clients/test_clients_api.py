@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, Erasure, StatusChange
-from app.events.models import Event
+from app.events.models import ErasedEvent, Event
 from tests.conftest import NOW
 
 Headers = dict[str, dict[str, str]]
@@ -240,6 +240,31 @@ async def test_timeline_is_newest_first_and_paginated(api: AsyncClient, headers:
     assert ("event", "client.churned") in kinds
     changes = [i["data"] for i in items if i["kind"] == "status_change"]
     assert {"from": "active", "to": "lost", "signals": []} in changes
+    # an event's data is the data it was sent with, not wrapped again
+    placed = [i for i in items if i["type"] == "order.placed"]
+    assert {i["data"]["order_id"] for i in placed} == {"acme-0", "acme-1", "acme-2"}
+    assert all(i["client"] is None for i in placed)
+
+
+async def test_list_endpoints_refuse_unknown_query_parameters(
+    api: AsyncClient, headers: Headers
+) -> None:
+    """A misspelt filter must not return the unfiltered list as if it were the answer."""
+    await seed(api, headers)
+    response = await api.get("/v1/clients", params={"statuss": "lost"}, headers=headers["reader"])
+    assert response.status_code == 422
+    problem = response.json()
+    assert [e["field"] for e in problem["errors"]] == ["statuss"]
+    assert "status" in problem["errors"][0]["message"]  # the known names are listed
+    timeline = await api.get(
+        "/v1/clients/weekly/timeline", params={"limt": 5}, headers=headers["reader"]
+    )
+    assert timeline.status_code == 422
+    assert timeline.json()["errors"][0]["field"] == "limt"
+    ok = await api.get(
+        "/v1/clients", params={"status": "lost", "limit": 5}, headers=headers["reader"]
+    )
+    assert ok.status_code == 200
 
 
 async def test_patch_changes_attributes_and_decision(
@@ -281,6 +306,33 @@ async def test_erasure_removes_pii_and_events_keeps_an_audit_row(
     assert "acme" not in audit.client_id_sha256
     assert (await api.get("/v1/clients/acme", headers=headers["reader"])).status_code == 404
     assert (await api.delete("/v1/clients/acme", headers=headers["admin"])).status_code == 404
+
+
+async def test_a_replayed_event_of_an_erased_client_stores_nothing(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    """Platforms retry webhooks for hours: a retry must not bring an erased client back."""
+    history = orders("zeta", [40, 10])
+    await post_batch(api, headers, history)
+    assert (await api.delete("/v1/clients/zeta", headers=headers["admin"])).status_code == 200
+    tombstones = (await session.execute(select(ErasedEvent.id_sha256))).scalars().all()
+    assert len(tombstones) == 2 and not any("zeta" in t for t in tombstones)
+
+    replay = await api.post("/v1/events", json=history[0], headers=headers["writer"])
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["duplicate"] is True
+    batch = (await api.post("/v1/events/batch", json=history, headers=headers["writer"])).json()
+    assert (batch["accepted"], batch["duplicates"], batch["rejected"]) == (0, 2, 0)
+    assert (await api.get("/v1/clients/zeta", headers=headers["reader"])).status_code == 404
+    for model in (Client, Event, StatusChange):
+        assert await session.scalar(select(func.count()).select_from(model)) == 0
+
+    # a genuinely new event for the same client id starts a new client from it alone
+    fresh = event("zeta-new", "zeta", "order.placed", 1, order_id="zeta-9", amount="70.00")
+    created = await api.post("/v1/events", json=fresh, headers=headers["writer"])
+    assert created.status_code == 201 and created.json()["duplicate"] is False
+    client = (await api.get("/v1/clients/zeta", headers=headers["reader"])).json()
+    assert (client["orders_count"], client["lifetime_revenue"]) == (1, "70.00")
 
 
 async def test_stats_count_by_status_and_tier(api: AsyncClient, headers: Headers) -> None:

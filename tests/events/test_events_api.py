@@ -1,5 +1,6 @@
 """POST /v1/events and /v1/events/batch over HTTP, against real PostgreSQL."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -156,6 +157,27 @@ async def test_bad_input_names_the_field_and_stores_nothing(
         "data": {"feedback_id": "f1", "kind": "survey", "score": 11},
     }
     await assert_rejected(api, headers, session, score, "data.score")
+    misspelt = order("e1", marign="10.00")  # an optional field misspelt is not ignored
+    await assert_rejected(api, headers, session, misspelt, "data.marign")
+    huge_extra = order("e1", extra={"blob": "x" * 20_000})
+    await assert_rejected(api, headers, session, huge_extra, "data.extra")
+
+
+async def test_a_senders_own_fields_travel_in_data_extra(api: AsyncClient, headers: dict) -> None:
+    shop_fields = {"channel": "web", "line_items": [{"sku": "A-1", "qty": 2}], "gift": False}
+    event = order("e1", margin="30.00", extra=shop_fields)
+    response = await api.post("/v1/events", json=event, headers=headers["writer"])
+    assert response.status_code == 201, response.text
+    client = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
+    assert client["lifetime_revenue"] == "100.00"  # extra changes nothing winback computes
+    timeline = (await api.get("/v1/clients/acme/timeline", headers=headers["reader"])).json()
+    [placed] = [i for i in timeline["items"] if i["type"] == "order.placed"]
+    assert placed["data"]["extra"] == shop_fields
+    # the same event again is a duplicate; the same id with other extra fields is a conflict
+    again = await api.post("/v1/events", json=event, headers=headers["writer"])
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    other = order("e1", margin="30.00", extra={"channel": "pos"})
+    assert (await api.post("/v1/events", json=other, headers=headers["writer"])).status_code == 409
 
 
 async def test_malformed_json_is_a_400(api: AsyncClient, headers: dict) -> None:
@@ -182,7 +204,33 @@ async def test_oversized_body_is_a_413(
     response = await api.post("/v1/events", json=event, headers=headers["writer"])
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/problems/content-too-large")
     assert await count(session, Event) == 0
+
+
+async def test_a_body_that_is_not_json_is_a_415_that_says_so(
+    api: AsyncClient, headers: dict, session: AsyncSession
+) -> None:
+    # what `curl -d` sends when the content type is forgotten
+    response = await api.post(
+        "/v1/events",
+        content=json.dumps(order("e1")),
+        headers=headers["writer"] | {"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    problem = response.json()
+    assert problem["type"].endswith("/problems/unsupported-media-type")
+    assert "application/json" in problem["detail"]
+    assert await count(session, Event) == 0
+    # without a content type it is refused the same way; JSON with a charset is JSON
+    bare = await api.post("/v1/events", content=json.dumps(order("e1")), headers=headers["writer"])
+    assert bare.status_code == 415
+    response = await api.post(
+        "/v1/events",
+        content=json.dumps(order("e1")),
+        headers=headers["writer"] | {"content-type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 201, response.text
 
 
 async def test_batch_accepts_valid_and_reports_invalid_by_index(

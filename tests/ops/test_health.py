@@ -34,3 +34,15 @@ async def test_unknown_route_is_a_problem(api: AsyncClient) -> None:
     response = await api.get("/v1/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/problems/not-found")
+    assert "/v1/nothing-here" in problem["detail"]
+
+
+async def test_wrong_method_is_a_problem_naming_the_allowed_ones(api: AsyncClient) -> None:
+    response = await api.delete("/v1/events")
+    assert response.status_code == 405
+    problem = response.json()
+    assert problem["type"].endswith("/problems/method-not-allowed")
+    assert "POST" in problem["detail"]
+    assert response.headers["allow"] == "POST"

@@ -1,5 +1,6 @@
 """The README's first command, for real: `winback serve` on a fresh embedded PostgreSQL starts,
-migrates, prints the data directory and a one-time admin key that works, and serves /readyz."""
+migrates, prints the data directory and a one-time admin key that works, and serves /readyz; on
+SIGTERM it stops, and its PostgreSQL with it."""
 
 import contextlib
 import os
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.conftest import ROOT
 
@@ -22,10 +24,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    """Live postmasters started on `pgdata` (their command line names it)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = process.info["cmdline"] or []
+        if str(pgdata.resolve()) in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a newcomer's shell: no WINBACK_* settings, no XDG_RUNTIME_DIR."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WINBACK_") and k != "XDG_RUNTIME_DIR"
+    }
+    env["WINBACK_DATA_DIR"] = str(data_dir)
+    return env
+
+
 def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WINBACK_")}
-    env["WINBACK_DATA_DIR"] = str(tmp_path / "data")
+    env = embedded_env(tmp_path / "data")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--quiet"],
         cwd=ROOT,
@@ -60,14 +82,19 @@ def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/v1/stats", headers=auth, timeout=5).status_code == 200
         assert httpx.get(f"{base}/v1/stats", timeout=5).status_code == 401
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+        assert postgres_processes(tmp_path / "data" / "pgdata")
+
+        process.send_signal(signal.SIGTERM)
+        output += process.communicate(timeout=30)[0]
+        assert process.returncode == 128 + signal.SIGTERM, output
+        assert not postgres_processes(tmp_path / "data" / "pgdata"), "PostgreSQL outlived serve"
+        assert "RuntimeDirWarning" not in output and "XDG_RUNTIME_DIR" not in output, output
+        assert "Traceback" not in output, output
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             process.kill()
-        # the embedded server outlives the API by design (shared with the CLI); stop it here
-        stop_postmaster(tmp_path / "data" / "pgdata")
+            process.wait(timeout=20)
+        stop_postmaster(tmp_path / "data" / "pgdata")  # only if the test failed before that
 
 
 def stop_postmaster(pgdata: Path) -> None:

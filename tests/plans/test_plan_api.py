@@ -1,10 +1,10 @@
 """GET /v1/clients/{id}/recovery-plan over HTTP, the decision filter on lists, and the golden
 plans of the README walkthrough (the docs cannot drift from the code)."""
 
+import functools
 import json
 import os
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +12,35 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.demo import stories
+from app.demo import DEMO_CLIENTS, DEMO_SEED, evaluate_histories, stories, synthetic
 from app.policy import repository as policy_repository
+from app.policy.schemas import Policy
+from app.tiers import Thresholds, cut_points_by_ranking
 from tests.conftest import NOW, ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 Headers = dict[str, dict[str, str]]
 
 
+@functools.cache
+def demo_population() -> dict[str, Thresholds]:
+    """The tier cut points of `winback demo`'s whole population (stories + the default synthetic
+    clients) at NOW, per market as the worker computes them. The pure reference is used instead
+    of loading ~30,000 events per test; tests/worker pins the SQL refresh to the same reference."""
+    policy = Policy()
+    events = [e for story in stories(NOW).values() for e in story]
+    events += synthetic(DEMO_CLIENTS, NOW, seed=DEMO_SEED)
+    values = [
+        (client.attributes["market"], client.state.value)
+        for client in evaluate_histories(events, policy, NOW).values()
+        if client.state.orders_count
+    ]
+    return cut_points_by_ranking(values, policy.tier_cutoffs, policy.tier_scope)
+
+
 async def load_stories(api: AsyncClient, headers: Headers, session: AsyncSession) -> None:
-    # Tier thresholds as the worker would store them: A from 20,000, B from 500.
-    await policy_repository.save_population(session, Decimal(20000), Decimal(500), 3, {}, NOW)
+    # Tier cut points as the worker stores them after `winback demo`.
+    await policy_repository.save_population(session, demo_population(), 3, {}, NOW)
     events = [e for story in stories(NOW).values() for e in story]
     response = await api.post("/v1/events/batch", json=events, headers=headers["writer"])
     assert response.json()["rejected"] == 0, response.text
@@ -49,6 +67,9 @@ async def test_readme_plans_match_their_golden_files(
     assert plan == json.loads(golden.read_text())
     readme = (ROOT / "README.md").read_text()
     assert text.strip() in readme, f"README.md does not show the current plan of {client_id}"
+    for market, cut in demo_population().items():  # the cut points the README quotes
+        stated = f"{market.upper()} A from {cut.a_min:,.2f} and B from {cut.b_min:,.2f}"
+        assert stated in " ".join(readme.split()), stated
 
 
 async def test_the_three_stories_take_three_decisions(

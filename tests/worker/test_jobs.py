@@ -117,12 +117,9 @@ async def test_tier_refresh_matches_the_pareto_reference(
         tiers = {
             row[0]: row[1] for row in await session.execute(select(Client.client_id, Client.tier))
         }
-        a_min, b_min = (
-            await session.execute(
-                text("SELECT tier_a_min_value, tier_b_min_value FROM population_stats")
-            )
-        ).one()
-    assert (a_min, b_min) == (reference.a_min, reference.b_min)
+        stored_cuts = await session.scalar(text("SELECT tier_thresholds FROM population_stats"))
+    # clients without a market are the policy's default market, b2b: one ranking
+    assert decimals(stored_cuts) == {"b2b": {"a_min": reference.a_min, "b_min": reference.b_min}}
     # 5000+3000+1200 = 9200 of 11000 (83.6 %) reach 75 %;
     # +800+400 = 94.5 %, +300 = 97.3 % reach 95 %
     assert [tiers[f"c{i}"] for i in range(10)] == ["A", "A", "A", "B", "B", "B", "C", "C", "C", "C"]
@@ -130,6 +127,68 @@ async def test_tier_refresh_matches_the_pareto_reference(
     # a new write is tiered O(1) against the stored thresholds, no refresh needed
     await post(committed_api, headers, orders("newcomer", [40, 10], amount="2000.00"))
     assert (await stored(committed, "newcomer")).tier == "A"
+
+
+def decimals(cuts: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
+    return {r: {k: Decimal(v) for k, v in cut.items()} for r, cut in cuts.items()}
+
+
+def market_orders(client_id: str, market: str, amount: str) -> list[dict]:
+    events = orders(client_id, [40, 10], amount=amount)
+    events[0]["client"] = {"market": market}
+    return events
+
+
+async def tiers_by_client(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    async with sessionmaker() as session:
+        rows = await session.execute(select(Client.client_id, Client.tier))
+        return {client_id: tier for client_id, tier in rows}
+
+
+async def test_tiers_rank_each_market_apart_unless_the_policy_says_global(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    """A shop's best shoppers are tier A among shoppers, not tier C next to distributors."""
+    b2b = [9000, 6000, 3000, 2000, 1000]
+    b2c = [300, 200, 100, 60, 40]
+    events = []
+    for i, value in enumerate(b2b):
+        events += market_orders(f"co{i}", "b2b", f"{value / 2:.2f}")
+    for i, value in enumerate(b2c):
+        events += market_orders(f"sh{i}", "b2c", f"{value / 2:.2f}")
+    await post(committed_api, headers, events)
+
+    assert await jobs.refresh_population(committed, NOW)
+    await jobs.sweep(committed, lambda: NOW)
+    tiers = await tiers_by_client(committed)
+    for prefix, values in (("co", b2b), ("sh", b2c)):
+        reference = cut_points([Decimal(v) for v in values], (0.75, 0.95))
+        assert reference is not None
+        expected = [
+            "A" if v >= reference.a_min else "B" if v >= reference.b_min else "C" for v in values
+        ]
+        assert [tiers[f"{prefix}{i}"] for i in range(5)] == expected
+    assert tiers["sh0"] == "A"  # the best shopper is gold among shoppers
+    # a new shopper is tiered O(1) against the shoppers' cut points
+    await post(committed_api, headers, market_orders("sh-new", "b2c", "150.00"))
+    assert (await stored(committed, "sh-new")).tier == "A"
+
+    policy = (await committed_api.get("/v1/policy", headers=headers["reader"])).json()["policy"]
+    response = await committed_api.put(
+        "/v1/policy", json=policy | {"tier_scope": "global"}, headers=headers["admin"]
+    )
+    assert response.status_code == 200, response.text
+    assert await jobs.refresh_population(committed, NOW)
+    await jobs.reevaluate_policy(committed, lambda: NOW)
+    await jobs.sweep(committed, lambda: NOW)
+    tiers = await tiers_by_client(committed)
+    everyone = cut_points([Decimal(v) for v in b2b + b2c + [300]], (0.75, 0.95))
+    assert everyone is not None
+    assert {tiers[f"sh{i}"] for i in range(5)} | {tiers["sh-new"]} == {"C"}
+    assert tiers["co0"] == "A"
+    async with committed() as session:
+        stored_cuts = await session.scalar(text("SELECT tier_thresholds FROM population_stats"))
+    assert decimals(stored_cuts) == {"all": {"a_min": everyone.a_min, "b_min": everyone.b_min}}
 
 
 async def test_policy_change_reevaluates_every_client(

@@ -1,0 +1,137 @@
+"""The embedded PostgreSQL is shared by the processes that use it and stopped by the last one
+out: one that exits while another still uses it leaves it running, one killed without notice does
+not keep it alive, `db stop` will not pull it from under a user, `db reset` deletes it."""
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import embedded
+from tests.conftest import ROOT
+from tests.ops.test_serve import embedded_env, postgres_processes, stop_postmaster
+
+# a process that starts (or joins) the server, says so, and uses it until its stdin closes
+USER = (
+    "import pathlib, sys; from app import embedded; "
+    "print(embedded.start(pathlib.Path(sys.argv[1])), flush=True); sys.stdin.read()"
+)
+
+
+class User:
+    def __init__(self, data_dir: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-W", "always", "-c", USER, str(data_dir)],
+            cwd=ROOT,
+            env=embedded_env(data_dir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline()
+        assert self.url.startswith("postgresql://"), self.process.communicate(timeout=30)
+
+    def exit(self) -> str:
+        """Exit normally; returns what it wrote to stderr."""
+        stderr = self.process.communicate("", timeout=60)[1]
+        assert self.process.returncode == 0, stderr
+        return stderr
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("embedded") / "data"
+    yield path
+    stop_postmaster(path / "pgdata")  # only if a test failed with it running
+
+
+def running(data_dir: Path) -> bool:
+    return bool(postgres_processes(data_dir / "pgdata"))
+
+
+def test_the_last_user_out_stops_it(data_dir: Path) -> None:
+    first = User(data_dir)
+    second = User(data_dir)
+    assert running(data_dir) and first.url == second.url
+    second.exit()
+    assert running(data_dir), "stopped while the first process still used it"
+    stderr = first.exit()
+    assert not running(data_dir)
+    # the runtime directory it needs is a private one of its own: no warning, nothing leaked
+    assert "RuntimeDirWarning" not in stderr and "XDG_RUNTIME_DIR" not in stderr, stderr
+    assert (data_dir / "run").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_killed_user_does_not_keep_it_running(data_dir: Path) -> None:
+    killed = User(data_dir)
+    killed.process.kill()
+    killed.process.wait(timeout=10)
+    assert running(data_dir)  # no one said it was done with it
+    User(data_dir).exit()  # the next one out finds the killed one gone
+    assert not running(data_dir)
+
+
+def test_db_stop_waits_for_its_users_and_db_reset_deletes_it(data_dir: Path) -> None:
+    user = User(data_dir)
+    with pytest.raises(embedded.InUseError, match=f"in use by process {user.process.pid}"):
+        embedded.stop(data_dir)
+    assert running(data_dir)
+    assert embedded.stop(data_dir, force=True)
+    assert not running(data_dir)
+    assert not embedded.stop(data_dir)  # not running: nothing to do
+    user.exit()
+
+    env = embedded_env(data_dir)
+    user = User(data_dir)  # starts it again
+    refused = subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "reset", "--yes"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1 and "in use by process" in refused.stderr
+    user.exit()
+    assert not running(data_dir)
+
+    reset = subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "reset", "--yes"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert reset.stdout.startswith(f"winback: deleted the embedded database in {data_dir}/pgdata")
+    assert not (data_dir / "pgdata").exists()
+
+
+def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=ROOT,
+        env=embedded_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().startswith("winback: embedded PostgreSQL, data in")
+        assert running(data_dir)
+        time.sleep(0.5)  # into its loop
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+        assert worker.returncode == 128 + signal.SIGTERM, output
+        assert not running(data_dir), output
+    finally:
+        if worker.poll() is None:
+            worker.kill()
