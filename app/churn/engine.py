@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from statistics import median
-from typing import Any, Literal
+from typing import Any
 
 from app.churn.facts import ClientFacts, OrderFact
+from app.domain import CycleSource, Status
 from app.policy.schemas import Policy
 
-Status = Literal["prospect", "active", "at_risk", "lost", "recovered"]
-CycleSource = Literal["own", "market", "default"]
-SIGNAL_CODES = ("lapsed", "requests_not_converting", "unresponsive", "volume_drop", "dissatisfied")
-STATUSES = ("prospect", "active", "at_risk", "lost", "recovered")
 SCORED_FEEDBACK = frozenset({"survey", "review"})
 
 

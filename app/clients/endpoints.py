@@ -13,7 +13,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from app.auth.dependencies import Admin, ClientsReader, EventsWriter
-from app.churn.engine import SIGNAL_CODES, STATUSES
 from app.churn.facts import ClientFacts
 from app.clients import repository, service
 from app.clients.models import Client
@@ -29,13 +28,13 @@ from app.clients.schemas import (
     TimelinePage,
 )
 from app.db import ReadSessionDep, SessionDep
+from app.domain import DECISIONS, SIGNAL_CODES, STATUSES
 from app.events import repository as events_repository
 from app.events import service as events_service
 from app.events.schemas import ClientUpdated
 from app.kit import pagination
 from app.kit.deps import CurrentSnapshot, Now, ReadSnapshot
 from app.kit.problems import invalid, not_found, problem_responses
-from app.plans import DECISIONS
 from app.policy.service import Snapshot
 
 router = APIRouter(prefix="/v1", tags=["clients"])

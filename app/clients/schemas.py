@@ -1,27 +1,19 @@
 """API shapes for clients (separate from the ORM model)."""
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from app.domain import Money, Status
 from app.events.schemas import ClientAttributes
-
-Status = Literal["prospect", "active", "at_risk", "lost", "recovered"]
 
 
 class SignalRead(BaseModel):
     code: str
     since: datetime
     detail: dict[str, Any]
-
-
-# Money crosses the API as a decimal string with two places.
-Money = Annotated[
-    Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json")
-]
 
 
 CLIENT_EXAMPLE: JsonDict = {

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain import Amount as Money
 from app.kit.problems import register_union_tags
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
@@ -26,7 +27,6 @@ ClientId = Annotated[str, Field(min_length=1, max_length=128)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Note = Annotated[str, Field(max_length=4000)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 

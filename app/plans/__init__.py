@@ -4,9 +4,10 @@
 `recovery-plan` endpoint returns. Neither does I/O or reads the clock.
 """
 
+from app.domain import DECISIONS, Decision
 from app.plans.decision import decide
 from app.plans.plan import plan
 from app.plans.profile import ClientProfile
-from app.plans.schemas import DECISIONS, Decision, RecoveryPlan
+from app.plans.schemas import RecoveryPlan
 
 __all__ = ["DECISIONS", "ClientProfile", "Decision", "RecoveryPlan", "decide", "plan"]

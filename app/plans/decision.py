@@ -19,10 +19,10 @@ from decimal import Decimal
 
 from app.churn.engine import ClientState
 from app.churn.facts import ClientFacts
+from app.domain import Decision
 from app.kit.money import to_money
 from app.plans.diagnosis import terminal_reason
 from app.plans.profile import ClientProfile
-from app.plans.schemas import Decision
 from app.policy.schemas import Policy
 
 

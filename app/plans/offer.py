@@ -24,12 +24,13 @@ from decimal import Decimal
 
 from app.churn.engine import ClientState
 from app.churn.facts import ClientFacts
+from app.domain import WIN_BACK_DECISIONS, Decision
 from app.kit.money import to_money
 from app.plans.decision import money_text
 from app.plans.diagnosis import Finding
 from app.plans.economics import Figures, dec
 from app.plans.profile import ClientProfile
-from app.plans.schemas import WIN_BACK_DECISIONS, Decision, Offer, OfferComponent
+from app.plans.schemas import Offer, OfferComponent
 from app.policy.schemas import Policy
 
 

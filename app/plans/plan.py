@@ -9,13 +9,14 @@ from datetime import datetime
 
 from app.churn.engine import ClientState
 from app.churn.facts import ClientFacts
+from app.domain import WIN_BACK_DECISIONS
 from app.plans.decision import decide
 from app.plans.diagnosis import diagnose
 from app.plans.economics import economics
 from app.plans.offer import build_offer
 from app.plans.owner import assign_owner
 from app.plans.profile import ClientProfile
-from app.plans.schemas import WIN_BACK_DECISIONS, AfterReturn, RecoveryPlan, Urgency
+from app.plans.schemas import AfterReturn, RecoveryPlan, Urgency
 from app.plans.steps import build_steps
 from app.plans.urgency import assess_urgency
 from app.policy.schemas import Policy

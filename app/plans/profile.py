@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from app.plans.schemas import Tier
-
-Market = Literal["b2b", "b2c"]
+from app.domain import Market, Tier
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,27 +7,14 @@ serialises them. Every literal below is part of the public contract.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-Decision = Literal[
-    "no_action", "retain", "return_first", "should_return", "return_if_possible", "let_go"
-]
-DECISIONS: tuple[Decision, ...] = (
-    "no_action",
-    "retain",
-    "return_first",
-    "should_return",
-    "return_if_possible",
-    "let_go",
-)
-WIN_BACK_DECISIONS: frozenset[str] = frozenset(
-    {"return_first", "should_return", "return_if_possible"}
-)
-Status = Literal["prospect", "active", "at_risk", "lost", "recovered"]
-Tier = Literal["A", "B", "C"]
+from app.domain import Decision, Status, Tier
+from app.domain import MoneyText as Money
+
 DiagnosisGroup = Literal["competitor", "company", "external", "unknown"]
 DiagnosisSource = Literal["recorded", "inferred", "none"]
 Urgency = Literal["high", "medium", "low"]
@@ -42,15 +29,6 @@ OfferKind = Literal[
     "discount",
     "gift",
     "price_lock",
-]
-
-Money = Annotated[
-    str,
-    Field(
-        pattern=r"^-?\d+\.\d{2}$",
-        description="amount in the policy currency, a decimal string with 2 places",
-        examples=["48200.00"],
-    ),
 ]
 
 
@@ -250,8 +228,6 @@ class RecoveryPlan(BaseModel):
 
 
 __all__ = [
-    "DECISIONS",
-    "WIN_BACK_DECISIONS",
     "AfterReturn",
     "Channel",
     "Decision",

@@ -29,12 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.churn.engine import ClientState
+from app.domain import WIN_BACK_DECISIONS, Market
 from app.plans.decision import cycles_since_lost
 from app.plans.diagnosis import Finding
 from app.plans.offer import valid_days
-from app.plans.profile import ClientProfile, Market
+from app.plans.profile import ClientProfile
 from app.plans.schemas import (
-    WIN_BACK_DECISIONS,
     Channel,
     Decision,
     Offer,

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-Tier = Literal["A", "B", "C"]
+from app.domain import Tier
+
 TierScope = Literal["market", "global"]
 # The ranking key of clients when every market is ranked together.
 ALL_MARKETS = "all"

@@ -7,9 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.churn.engine import SIGNAL_CODES, STATUSES
 from app.demo import load_demo, synthetic
-from app.plans import DECISIONS
+from app.domain import DECISIONS, SIGNAL_CODES, STATUSES
 from tests.conftest import NOW
 
 

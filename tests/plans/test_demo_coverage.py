@@ -12,7 +12,8 @@ from app.demo import (
     stories,
     synthetic,
 )
-from app.plans import DECISIONS, ClientProfile, plan
+from app.domain import DECISIONS
+from app.plans import ClientProfile, plan
 from app.policy.schemas import Policy
 from app.tiers import Thresholds, assign, cut_points_by_ranking, thresholds_for
 from tests.conftest import NOW
