@@ -323,7 +323,7 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
     from sqlalchemy import text
 
     from app.db import create_engine, create_sessionmaker
-    from app.events.service import ingest
+    from app.ingest.service import ingest
     from app.kit.time import utcnow
     from app.policy.service import load_snapshot
     from app.worker import jobs

@@ -10,13 +10,13 @@ from fastapi import FastAPI
 
 from app import health
 from app.clients.endpoints import router as clients_router
+from app.clients.plan_endpoints import router as plans_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
-from app.events.endpoints import router as events_router
+from app.ingest.endpoints import router as ingest_router
 from app.kit import docs, problems
 from app.kit.guard import RequestGuard
 from app.migrate import head_revision
-from app.plans.endpoints import router as plans_router
 from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
 
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.migration_head = head_revision()
     problems.install(app)
     docs.install(app)
-    for router in (events_router, clients_router, plans_router, policy_router, health.router):
+    for router in (ingest_router, clients_router, plans_router, policy_router, health.router):
         app.include_router(router)
     app.add_middleware(
         RequestGuard,

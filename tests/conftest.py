@@ -11,6 +11,7 @@
 """
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -189,11 +190,17 @@ async def api(
     """An HTTP client over ASGI whose requests share the test's rolled-back transaction."""
     app = build_app(engine, sessionmaker, clock)
 
-    async def request_session() -> AsyncIterator[AsyncSession]:
+    @contextlib.asynccontextmanager
+    async def shared_session() -> AsyncIterator[AsyncSession]:
         async with session.begin_nested():
             yield session
 
+    async def request_session() -> AsyncIterator[AsyncSession]:
+        async with shared_session() as shared:
+            yield shared
+
     app.dependency_overrides[get_session] = request_session
+    app.state.sessionmaker = shared_session  # what a streamed CSV opens its session with
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
 

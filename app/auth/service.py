@@ -1,4 +1,8 @@
-"""API keys: creation (the plain key is shown once), lookup by SHA-256, scopes."""
+"""API keys: creation (the plain key is shown once), lookup by SHA-256, scopes.
+
+The SQL is in `app.auth.repository`; this module holds the rules: the key format, hashing,
+scopes and the constant-time comparison with WINBACK_ADMIN_KEY.
+"""
 
 import hashlib
 import hmac
@@ -6,9 +10,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth.models import ApiKey
 
 SCOPES = ("events:write", "clients:read", "campaigns:write", "admin")
@@ -41,36 +45,21 @@ async def create_key(
     if unknown or not scopes:
         raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(unknown)}")
     key_id, key = new_key()
-    session.add(
-        ApiKey(id=key_id, name=name, key_sha256=digest(key), scopes=sorted(scopes), created_at=now)
-    )
-    await session.flush()
+    await repository.insert(session, key_id, name, digest(key), sorted(scopes), now)
     return key_id, key
-
-
-async def count_active(session: AsyncSession) -> int:
-    statement = select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
-    return int(await session.scalar(statement) or 0)
 
 
 async def find(session: AsyncSession, key: str, admin_key: str | None) -> Principal | None:
     if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
         return Principal("env-admin", frozenset({"admin"}))
-    row = await session.scalar(
-        select(ApiKey).where(ApiKey.key_sha256 == digest(key), ApiKey.revoked_at.is_(None))
-    )
+    row = await repository.active_by_hash(session, digest(key))
     return Principal(row.id, frozenset(row.scopes)) if row else None
 
 
 async def revoke(session: AsyncSession, key_id: str, now: datetime) -> bool:
-    row = await session.get(ApiKey, key_id)
-    if row is None or row.revoked_at is not None:
-        return False
-    row.revoked_at = now
-    return True
+    return await repository.revoke(session, key_id, now)
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first (for `winback keys list`)."""
-    statement = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
-    return list(await session.scalars(statement))
+    return await repository.all_keys(session)

@@ -2,19 +2,26 @@
 
 Pure: no I/O, no clock. The write path, the sweeper, `as_of` reads and backtests all call it.
 Everything time-dependent is measured from `now`, which is an argument.
+
+The engine owns the churn rules (SPEC §4, §5): the five signals, the lost line, the value window.
+Besides the status it returns the evidence the planner needs as data — each signal's `detail`,
+the feedback behind `dissatisfied` (`ClientState.dissatisfaction`) and the margin carried by the
+orders of the value window (`ClientState.window_margin`) — so the planner turns it into text
+instead of applying the rules a second time.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from statistics import median
-from typing import Any
+from typing import Any, Literal
 
-from app.churn.facts import ClientFacts, OrderFact
+from app.churn.facts import ClientFacts, FeedbackFact, OrderFact
 from app.domain import CycleSource, Status
+from app.kit.time import add_days, days_between
 from app.policy.schemas import Policy
 
 SCORED_FEEDBACK = frozenset({"survey", "review"})
@@ -25,6 +32,41 @@ class Signal:
     code: str
     since: datetime
     detail: dict[str, Any]
+
+
+DissatisfactionCause = Literal["open_complaint", "watch_complaint", "low_score"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dissatisfaction:
+    """One feedback item behind the `dissatisfied` signal, and why it counts: a complaint still
+    open, a complaint received during the recovery watch, or a low score within
+    `feedback_window_days`."""
+
+    feedback_id: str
+    kind: str  # complaint, survey or review
+    received_at: datetime
+    cause: DissatisfactionCause
+    score: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The reason as the signal's `detail` lists it."""
+        if self.cause == "open_complaint":
+            return f"complaint {self.feedback_id} unresolved"
+        if self.cause == "watch_complaint":
+            return f"complaint {self.feedback_id} during the watch"
+        return f"{self.kind} {self.feedback_id} scored {self.score:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMargin:
+    """The orders of the value window that carry a margin: how many, their net revenue and their
+    margin (a refund takes off margin in proportion to the refunded share of its order)."""
+
+    orders: int = 0
+    net: Decimal = Decimal(0)
+    margin: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +105,13 @@ class ClientState:
     in_watch: bool
     watch_ends_at: datetime | None
     next_review_at: datetime | None
+    dissatisfaction: tuple[Dissatisfaction, ...]  # behind `dissatisfied`, in its detail's order
+    window_margin: WindowMargin
     episodes: tuple[LostEpisode, ...] = field(default=())
 
     @property
     def signal_codes(self) -> list[str]:
         return [s.code for s in self.signals]
-
-
-def days(n: float) -> timedelta:
-    return timedelta(days=n)
 
 
 def clamp_cycle(cycle: float, policy: Policy) -> float:
@@ -99,7 +139,7 @@ def cycle_for(
 
 def lost_after(last_order_at: datetime, cycle: float, policy: Policy) -> datetime:
     """The moment a client who ordered last at `last_order_at` counts as lost by lapse alone."""
-    return last_order_at + days(min(policy.lost_cycles * cycle, policy.max_lapse_days))
+    return add_days(last_order_at, min(policy.lost_cycles * cycle, policy.max_lapse_days))
 
 
 @dataclass(slots=True)
@@ -171,7 +211,7 @@ def evaluate(
     lifetime_revenue = sum((o.net for o in orders), Decimal(0))
     first_order_at = orders[0].placed_at if orders else None
     last_order_at = max((o.placed_at for o in orders), default=None)  # type: ignore[type-var]
-    value = _value(orders, last_order_at, policy)
+    value, window_margin = _value_window(orders, last_order_at, policy)
 
     episodes = _episodes(occasions, facts.churn_notices, policy, market_cycle_days)
     current_loss: LostEpisode | None = None
@@ -187,13 +227,12 @@ def evaluate(
     all_episodes = [*episodes, *([current_loss] if current_loss else [])]
     recovered_at = episodes[-1].returned_at if episodes else None
     watch_ends_at = (
-        recovered_at + days(policy.recovery_watch_days) if recovered_at is not None else None
+        add_days(recovered_at, policy.recovery_watch_days) if recovered_at is not None else None
     )
     in_watch = current_loss is None and watch_ends_at is not None and now < watch_ends_at
 
-    signals, review_moments = _signals(
-        facts, orders, occasions, cycle, last_order_at, recovered_at, in_watch, policy, now
-    )
+    found = _signals(facts, occasions, cycle, last_order_at, recovered_at, in_watch, policy, now)
+    signals, review_moments = found.signals, found.review
 
     status: Status
     if last_order_at is None:
@@ -215,7 +254,7 @@ def evaluate(
         review_moments.extend(t for t in facts.churn_notices if t > last_order_at)
     future = [m for m in review_moments if m > now]
 
-    days_since = (now - last_order_at).total_seconds() / 86400 if last_order_at else None
+    days_since = days_between(last_order_at, now) if last_order_at else None
     open_requests = [
         r
         for r in facts.requests.values()
@@ -234,7 +273,7 @@ def evaluate(
         else None,
         cycle_days=cycle,
         cycle_source=cycle_source,
-        expected_next_order_at=last_order_at + days(cycle) if last_order_at else None,
+        expected_next_order_at=add_days(last_order_at, cycle) if last_order_at else None,
         days_since_last_order=days_since,
         overdue_ratio=days_since / cycle if days_since is not None else None,
         open_requests=len(open_requests),
@@ -256,25 +295,40 @@ def evaluate(
         in_watch=in_watch,
         watch_ends_at=watch_ends_at,
         next_review_at=min(future) if future else None,
+        dissatisfaction=found.dissatisfaction,
+        window_margin=window_margin,
         episodes=tuple(all_episodes),
     )
 
 
-def _value(orders: list[OrderFact], last_order_at: datetime | None, policy: Policy) -> Decimal:
-    """Net revenue (or margin) in the value window ending at the last order (SPEC §5)."""
+def order_margin(order: OrderFact) -> Decimal | None:
+    """The order's margin net of refunds (in proportion to the refunded share), if it has one."""
+    if order.margin is None or not order.amount:
+        return None
+    return order.margin * order.net / order.amount
+
+
+def _value_window(
+    orders: list[OrderFact], last_order_at: datetime | None, policy: Policy
+) -> tuple[Decimal, WindowMargin]:
+    """Net revenue (or margin) in the value window ending at the last order (SPEC §5), and the
+    margin carried by the orders of that window."""
     if last_order_at is None:
-        return Decimal(0)
-    start = last_order_at - days(policy.value_window_days)
-    total = Decimal(0)
+        return Decimal(0), WindowMargin()
+    start = add_days(last_order_at, -policy.value_window_days)
+    total = net = margin = Decimal(0)
+    counted = 0
     for order in orders:
         assert order.placed_at is not None
-        if order.placed_at > start:
-            if policy.value_basis == "margin" and order.margin is not None and order.amount:
-                # refunds reduce margin in proportion to the refunded share of the order
-                total += order.margin * order.net / order.amount
-            else:
-                total += order.net
-    return total
+        if order.placed_at <= start:
+            continue
+        own = order_margin(order)
+        if own is not None:
+            counted += 1
+            net += order.net
+            margin += own
+        total += own if policy.value_basis == "margin" and own is not None else order.net
+    return total, WindowMargin(counted, net, margin)
 
 
 def _unconverted_moments(
@@ -283,7 +337,6 @@ def _unconverted_moments(
     """(when each request since the last order became unconverted, moments still to come)."""
     qualified: list[tuple[datetime, str]] = []
     upcoming: list[datetime] = []
-    wait = days(policy.request_conversion_days)
     for request in facts.requests.values():
         opened = request.opened_at
         if last_order_at is not None and opened <= last_order_at:
@@ -292,7 +345,7 @@ def _unconverted_moments(
             continue
         # unconverted once lost, or once older than request_conversion_days with no order since,
         # whichever comes first (a request declined after it went stale was unconverted already)
-        unconverted_at = opened + wait
+        unconverted_at = add_days(opened, policy.request_conversion_days)
         if request.outcome == "lost":
             assert request.closed_at is not None
             unconverted_at = min(unconverted_at, request.closed_at)
@@ -310,9 +363,15 @@ def _count_unconverted(
     return len(_unconverted_moments(facts, last_order_at, policy, now)[0])
 
 
+@dataclass(frozen=True, slots=True)
+class _Signals:
+    signals: list[Signal]  # in SIGNAL_CODES order
+    review: list[datetime]  # moments still to come when a signal may start or stop
+    dissatisfaction: tuple[Dissatisfaction, ...]
+
+
 def _signals(
     facts: ClientFacts,
-    orders: list[OrderFact],
     occasions: list[_Occasion],
     cycle: float,
     last_order_at: datetime | None,
@@ -320,116 +379,146 @@ def _signals(
     in_watch: bool,
     policy: Policy,
     now: datetime,
-) -> tuple[list[Signal], list[datetime]]:
-    signals: list[Signal] = []
-    review: list[datetime] = []
+) -> _Signals:
+    """The five signals of SPEC §4, one rule each, in their order."""
+    lapsed, lapse_review = _lapsed(last_order_at, cycle, in_watch, policy, now)
+    requests, request_review = _requests_not_converting(facts, last_order_at, policy, now)
+    dissatisfied, dissatisfaction, feedback_review = _dissatisfied(
+        facts, recovered_at, in_watch, policy, now
+    )
+    found = (
+        lapsed,
+        requests,
+        _unresponsive(facts, policy),
+        _volume_drop(occasions, recovered_at, policy),
+        dissatisfied,
+    )
+    return _Signals(
+        signals=[s for s in found if s is not None],
+        review=[*lapse_review, *request_review, *feedback_review],
+        dissatisfaction=dissatisfaction,
+    )
 
-    # 1. lapsed
-    if last_order_at is not None:
-        cycles = policy.recovered_at_risk_cycles if in_watch else policy.at_risk_cycles
-        lapsed_at = last_order_at + days(cycles * cycle)
-        if now >= lapsed_at:
-            since_days = (now - last_order_at).total_seconds() / 86400
-            signals.append(
-                Signal(
-                    "lapsed",
-                    lapsed_at,
-                    {
-                        "days_since_last_order": round(since_days, 1),
-                        "cycle_days": cycle,
-                        "overdue_ratio": round(since_days / cycle, 2),
-                        "threshold_cycles": cycles,
-                    },
-                )
-            )
-        else:
-            review.append(lapsed_at)
 
-    # 2. requests_not_converting
+def _lapsed(
+    last_order_at: datetime | None, cycle: float, in_watch: bool, policy: Policy, now: datetime
+) -> tuple[Signal | None, list[datetime]]:
+    """No order for `at_risk_cycles` cycles (`recovered_at_risk_cycles` in a recovery watch)."""
+    if last_order_at is None:
+        return None, []
+    cycles = policy.recovered_at_risk_cycles if in_watch else policy.at_risk_cycles
+    lapsed_at = add_days(last_order_at, cycles * cycle)
+    if now < lapsed_at:
+        return None, [lapsed_at]
+    since_days = days_between(last_order_at, now)
+    detail = {
+        "days_since_last_order": round(since_days, 1),
+        "cycle_days": cycle,
+        "overdue_ratio": round(since_days / cycle, 2),
+        "threshold_cycles": cycles,
+    }
+    return Signal("lapsed", lapsed_at, detail), []
+
+
+def _requests_not_converting(
+    facts: ClientFacts, last_order_at: datetime | None, policy: Policy, now: datetime
+) -> tuple[Signal | None, list[datetime]]:
+    """`unconverted_requests` requests since the last order unconverted: lost, or open longer than
+    `request_conversion_days`."""
     qualified, upcoming = _unconverted_moments(facts, last_order_at, policy, now)
-    review.extend(upcoming)
-    if len(qualified) >= policy.unconverted_requests:
-        signals.append(
-            Signal(
-                "requests_not_converting",
-                qualified[policy.unconverted_requests - 1][0],
-                {"count": len(qualified), "request_ids": [rid for _, rid in qualified]},
-            )
-        )
+    if len(qualified) < policy.unconverted_requests:
+        return None, upcoming
+    since = qualified[policy.unconverted_requests - 1][0]
+    detail = {"count": len(qualified), "request_ids": [rid for _, rid in qualified]}
+    return Signal("requests_not_converting", since, detail), upcoming
 
-    # 3. unresponsive
+
+def _unresponsive(facts: ClientFacts, policy: Policy) -> Signal | None:
+    """`unanswered_contacts` outbound contacts in a row with no answer."""
     unanswered = facts.unanswered_contact_times
-    if len(unanswered) >= policy.unanswered_contacts:
-        signals.append(
-            Signal(
-                "unresponsive",
-                sorted(unanswered)[policy.unanswered_contacts - 1],
-                {
-                    "unanswered_contacts": len(unanswered),
-                    "last_response_at": _iso(facts.last_response_at),
-                },
-            )
-        )
+    if len(unanswered) < policy.unanswered_contacts:
+        return None
+    since = sorted(unanswered)[policy.unanswered_contacts - 1]
+    detail = {
+        "unanswered_contacts": len(unanswered),
+        "last_response_at": _iso(facts.last_response_at),
+    }
+    return Signal("unresponsive", since, detail)
 
-    # 4. volume_drop: per purchase occasion; after a return the baseline starts at the return
+
+def _volume_drop(
+    occasions: list[_Occasion], recovered_at: datetime | None, policy: Policy
+) -> Signal | None:
+    """The last purchase occasion below `volume_drop_ratio` of the mean of the `volume_window`
+    occasions before it; after a return the baseline starts at the return."""
     baseline = [o for o in occasions if recovered_at is None or o.first_at >= recovered_at]
     window = policy.volume_window
-    if len(baseline) > window:
-        last = baseline[-1]
-        previous = baseline[-window - 1 : -1]
-        mean = sum((o.amount for o in previous), Decimal(0)) / len(previous)
-        if mean > 0 and last.amount < Decimal(str(policy.volume_drop_ratio)) * mean:
-            signals.append(
-                Signal(
-                    "volume_drop",
-                    last.first_at,
-                    {
-                        "last_order_amount": str(last.amount),
-                        "previous_mean": str(mean.quantize(Decimal("0.01"))),
-                        "ratio": float(round(last.amount / mean, 2)),
-                    },
-                )
-            )
+    if len(baseline) <= window:
+        return None
+    last = baseline[-1]
+    previous = baseline[-window - 1 : -1]
+    mean = sum((o.amount for o in previous), Decimal(0)) / len(previous)
+    if mean <= 0 or last.amount >= Decimal(str(policy.volume_drop_ratio)) * mean:
+        return None
+    detail = {
+        "last_order_amount": str(last.amount),
+        "previous_mean": str(mean.quantize(Decimal("0.01"))),
+        "ratio": float(round(last.amount / mean, 2)),
+    }
+    return Signal("volume_drop", last.first_at, detail)
 
-    # 5. dissatisfied
-    reasons: list[tuple[datetime, str]] = []
-    window_days = days(policy.feedback_window_days)
+
+def _dissatisfied(
+    facts: ClientFacts,
+    recovered_at: datetime | None,
+    in_watch: bool,
+    policy: Policy,
+    now: datetime,
+) -> tuple[Signal | None, tuple[Dissatisfaction, ...], list[datetime]]:
+    """A complaint still open, a complaint during the recovery watch, or a survey or review scored
+    `low_score` or less within `feedback_window_days`. Feedback dated ahead of the clock (within
+    max_future_skew) counts from its moment."""
+    found: list[Dissatisfaction] = []
+    review: list[datetime] = []
     for item in facts.feedback.values():
         received = item.received_at
         if received is None:
             continue
-        reason: str | None = None
-        if item.open_complaint:
-            reason = f"complaint {item.feedback_id} unresolved"
-        elif (
-            in_watch
-            and item.kind == "complaint"
-            and recovered_at is not None
-            and received >= recovered_at
-        ):
-            reason = f"complaint {item.feedback_id} during the watch"
-        elif (
-            item.kind in SCORED_FEEDBACK
-            and item.score is not None
-            and item.score <= policy.low_score
-        ):
-            expires = received + window_days
-            if now < expires:
-                reason = f"{item.kind} {item.feedback_id} scored {item.score:g}"
-                review.append(expires)
-        if reason is None:
+        cause = _dissatisfaction_cause(item, recovered_at, in_watch, policy, now)
+        if cause is None:
             continue
+        if cause == "low_score":
+            review.append(add_days(received, policy.feedback_window_days))
         if received > now:
-            # dated ahead of the clock (within max_future_skew): it counts from its moment
             review.append(received)
-        else:
-            reasons.append((received, reason))
-    if reasons:
-        reasons.sort()
-        signals.append(
-            Signal("dissatisfied", reasons[0][0], {"reasons": [text for _, text in reasons]})
-        )
-    return signals, review
+            continue
+        assert item.kind is not None
+        score = item.score if cause == "low_score" else None
+        found.append(Dissatisfaction(item.feedback_id, item.kind, received, cause, score))
+    if not found:
+        return None, (), review
+    found.sort(key=lambda d: (d.received_at, d.text))
+    signal = Signal("dissatisfied", found[0].received_at, {"reasons": [d.text for d in found]})
+    return signal, tuple(found), review
+
+
+def _dissatisfaction_cause(
+    item: FeedbackFact,
+    recovered_at: datetime | None,
+    in_watch: bool,
+    policy: Policy,
+    now: datetime,
+) -> DissatisfactionCause | None:
+    received = item.received_at
+    assert received is not None
+    if item.open_complaint:
+        return "open_complaint"
+    if in_watch and item.kind == "complaint" and recovered_at is not None:
+        return "watch_complaint" if received >= recovered_at else None
+    low = item.kind in SCORED_FEEDBACK and item.score is not None and item.score <= policy.low_score
+    if low and now < add_days(received, policy.feedback_window_days):
+        return "low_score"
+    return None
 
 
 def _status_since(

@@ -21,6 +21,11 @@ from typing import Any
 
 EventKey = tuple[datetime, str]
 
+# The fold that `summarize` computes today, as stored in the JSON (see "JSON form" below). Bump it
+# when stored facts must be re-folded from the events: a new fact that older rows lack, or a
+# changed step of `apply`. A new fact with a default alone needs no bump to stay readable.
+FACTS_VERSION = 2
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
@@ -117,6 +122,10 @@ class ClientFacts:
     first_event_at: datetime | None = None
     last_key: EventKey | None = None  # the largest (occurred_at, id) applied
     events_applied: int = 0
+    # The fold these facts are complete for: FACTS_VERSION for a fold of all events (`summarize`,
+    # a new client), the stored version for facts read back; `apply` keeps it, so an event applied
+    # to an older row never passes it off as current. Provenance, not content: not compared.
+    version: int = field(default=FACTS_VERSION, compare=False)
 
     def follows(self, event: EventRecord) -> bool:
         """True when `event` sorts after everything applied, so `apply` alone is exact."""
@@ -242,6 +251,20 @@ def copy_facts(facts: ClientFacts) -> ClientFacts:
 
 
 # --- JSON form, stored on the client row (client.facts) --------------------------------------
+#
+# {"version": 2,
+#  "orders": [{"order_id": "o-1", "placed_at": "2025-01-01T00:00:00+00:00", "amount": "120.50",
+#              "margin": "30.10", "refunded": "20.50"}, ...],
+#  "requests": [...], "feedback": [...], "reasons": [{"at": ..., "code": ..., "source": ...}],
+#  "churn_notices": [...], "unanswered_contact_times": [...], "managers": [{"at": ..., ...}],
+#  "last_contact_at": ..., "first_event_at": ..., "last_key": {"occurred_at": ..., "id": ...},
+#  "events_applied": 7}
+#
+# Keys are the names of the dataclass fields. A field at its default (None, False, an empty list,
+# a zero written exactly "0") is left out, and a read takes the default for a missing key, so a
+# new fact with a default reads from older rows without a new version. Lists keep their order
+# (JSONB keeps array order, not key order). Rows written before versioning hold positional lists
+# under short keys and no "version": they read as version 1.
 
 
 def _t(moment: datetime | None) -> str | None:
@@ -260,51 +283,172 @@ def _pd(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+def _nonzero(value: Decimal) -> str | None:
+    """A defaulted Decimal as text; None for the default itself (exactly "0": "0.00" is kept, so
+    the exponent, which sums carry into stored values, survives the round trip)."""
+    text = str(value)
+    return None if text == "0" else text
+
+
+def _zero(text: str | None) -> Decimal:
+    return Decimal(0) if text is None else Decimal(text)
+
+
+def _present(pairs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+def _order_json(o: OrderFact) -> dict[str, Any]:
+    return _present(
+        {
+            "order_id": o.order_id,
+            "placed_at": _t(o.placed_at),
+            "amount": _nonzero(o.amount),
+            "margin": _d(o.margin),
+            "refunded": _nonzero(o.refunded),
+            "cancelled": o.cancelled or None,
+        }
+    )
+
+
+def _request_json(r: RequestFact) -> dict[str, Any]:
+    return _present(
+        {
+            "request_id": r.request_id,
+            "created_at": _t(r.created_at),
+            "channel": r.channel,
+            "outcome": r.outcome,
+            "closed_at": _t(r.closed_at),
+            "order_id": r.order_id,
+            "reason_code": r.reason_code,
+        }
+    )
+
+
+def _feedback_json(f: FeedbackFact) -> dict[str, Any]:
+    return _present(
+        {
+            "feedback_id": f.feedback_id,
+            "received_at": _t(f.received_at),
+            "kind": f.kind,
+            "score": f.score,
+            "order_id": f.order_id,
+            "amount_at_issue": _d(f.amount_at_issue),
+            "reason_code": f.reason_code,
+            "resolved_at": _t(f.resolved_at),
+        }
+    )
+
+
 def to_json(facts: ClientFacts) -> dict[str, Any]:
-    return {
-        "o": [
-            [o.order_id, _t(o.placed_at), str(o.amount), _d(o.margin), str(o.refunded), o.cancelled]
-            for o in facts.orders.values()
-        ],
-        "r": [
-            [
-                r.request_id,
-                _t(r.created_at),
-                r.channel,
-                r.outcome,
-                _t(r.closed_at),
-                r.order_id,
-                r.reason_code,
+    """The facts as JSON-shaped data, with named keys and `version` (see above)."""
+    last_key = facts.last_key
+    return _present(
+        {
+            "version": facts.version,
+            "orders": [_order_json(o) for o in facts.orders.values()] or None,
+            "requests": [_request_json(r) for r in facts.requests.values()] or None,
+            "feedback": [_feedback_json(f) for f in facts.feedback.values()] or None,
+            "churn_notices": [_t(t) for t in facts.churn_notices] or None,
+            "reasons": [
+                _present({"at": _t(r.at), "code": r.code, "source": r.source, "ref": r.ref})
+                for r in facts.reasons
             ]
-            for r in facts.requests.values()
-        ],
-        "f": [
-            [
-                f.feedback_id,
-                _t(f.received_at),
-                f.kind,
-                f.score,
-                f.order_id,
-                _d(f.amount_at_issue),
-                f.reason_code,
-                _t(f.resolved_at),
+            or None,
+            "unanswered_contact_times": [_t(t) for t in facts.unanswered_contact_times] or None,
+            "last_contact_at": _t(facts.last_contact_at),
+            "last_response_at": _t(facts.last_response_at),
+            "last_contact_manager_id": facts.last_contact_manager_id,
+            "managers": [
+                _present({"at": _t(at), "manager_id": manager}) for at, manager in facts.managers
             ]
-            for f in facts.feedback.values()
-        ],
-        "ch": [_t(t) for t in facts.churn_notices],
-        "rs": [[_t(r.at), r.code, r.source, r.ref] for r in facts.reasons],
-        "ua": [_t(t) for t in facts.unanswered_contact_times],
-        "lc": _t(facts.last_contact_at),
-        "lr": _t(facts.last_response_at),
-        "lm": facts.last_contact_manager_id,
-        "m": [[_t(at), manager] for at, manager in facts.managers],
-        "fe": _t(facts.first_event_at),
-        "lk": None if facts.last_key is None else [_t(facts.last_key[0]), facts.last_key[1]],
-        "n": facts.events_applied,
-    }
+            or None,
+            "first_event_at": _t(facts.first_event_at),
+            "last_key": None
+            if last_key is None
+            else {"occurred_at": _t(last_key[0]), "id": last_key[1]},
+            "events_applied": facts.events_applied or None,
+        }
+    )
 
 
 def from_json(raw: Mapping[str, Any]) -> ClientFacts:
+    """Facts from their JSON form, in any version this code has written.
+
+    A row written by newer code (a rolling deploy) reads as this code's version, without the facts
+    this code does not know, and is written back so: the newer code's worker re-folds it."""
+    if "version" not in raw:
+        return _from_positional(raw)
+    orders = [_order_of(item) for item in raw.get("orders", ())]
+    requests = [_request_of(item) for item in raw.get("requests", ())]
+    feedback = [_feedback_of(item) for item in raw.get("feedback", ())]
+    last_key = raw.get("last_key")
+    return ClientFacts(
+        orders={o.order_id: o for o in orders},
+        requests={r.request_id: r for r in requests},
+        feedback={f.feedback_id: f for f in feedback},
+        churn_notices=[datetime.fromisoformat(t) for t in raw.get("churn_notices", ())],
+        reasons=[
+            ReasonRecord(datetime.fromisoformat(r["at"]), r["code"], r["source"], r.get("ref"))
+            for r in raw.get("reasons", ())
+        ],
+        unanswered_contact_times=[
+            datetime.fromisoformat(t) for t in raw.get("unanswered_contact_times", ())
+        ],
+        last_contact_at=_pt(raw.get("last_contact_at")),
+        last_response_at=_pt(raw.get("last_response_at")),
+        last_contact_manager_id=raw.get("last_contact_manager_id"),
+        managers=[
+            (datetime.fromisoformat(m["at"]), m.get("manager_id")) for m in raw.get("managers", ())
+        ],
+        first_event_at=_pt(raw.get("first_event_at")),
+        last_key=None
+        if last_key is None
+        else (datetime.fromisoformat(last_key["occurred_at"]), last_key["id"]),
+        events_applied=raw.get("events_applied", 0),
+        version=min(int(raw["version"]), FACTS_VERSION),
+    )
+
+
+def _order_of(raw: Mapping[str, Any]) -> OrderFact:
+    return OrderFact(
+        raw["order_id"],
+        _pt(raw.get("placed_at")),
+        _zero(raw.get("amount")),
+        _pd(raw.get("margin")),
+        _zero(raw.get("refunded")),
+        raw.get("cancelled", False),
+    )
+
+
+def _request_of(raw: Mapping[str, Any]) -> RequestFact:
+    return RequestFact(
+        raw["request_id"],
+        _pt(raw.get("created_at")),
+        raw.get("channel"),
+        raw.get("outcome"),
+        _pt(raw.get("closed_at")),
+        raw.get("order_id"),
+        raw.get("reason_code"),
+    )
+
+
+def _feedback_of(raw: Mapping[str, Any]) -> FeedbackFact:
+    return FeedbackFact(
+        raw["feedback_id"],
+        _pt(raw.get("received_at")),
+        raw.get("kind"),
+        raw.get("score"),
+        raw.get("order_id"),
+        _pd(raw.get("amount_at_issue")),
+        raw.get("reason_code"),
+        _pt(raw.get("resolved_at")),
+    )
+
+
+def _from_positional(raw: Mapping[str, Any]) -> ClientFacts:
+    """Version 1: the rows written before versioning, tuples unpacked by position. Needed until
+    the worker's `upgrade_facts` has left no client with facts_version 1."""
     orders = {}
     for order_id, placed, amount, margin, refunded, cancelled in raw["o"]:
         orders[order_id] = OrderFact(
@@ -325,20 +469,25 @@ def from_json(raw: Mapping[str, Any]) -> ClientFacts:
         orders=orders,
         requests=requests,
         feedback=feedback,
-        churn_notices=[_pt(t) for t in raw["ch"]],  # type: ignore[misc]
-        reasons=[ReasonRecord(_pt(at), code, src, ref) for at, code, src, ref in raw["rs"]],  # type: ignore[arg-type]
-        unanswered_contact_times=[_pt(t) for t in raw["ua"]],  # type: ignore[misc]
+        churn_notices=[datetime.fromisoformat(t) for t in raw["ch"]],
+        reasons=[
+            ReasonRecord(datetime.fromisoformat(at), code, src, ref)
+            for at, code, src, ref in raw["rs"]
+        ],
+        unanswered_contact_times=[datetime.fromisoformat(t) for t in raw["ua"]],
         last_contact_at=_pt(raw["lc"]),
         last_response_at=_pt(raw["lr"]),
         last_contact_manager_id=raw["lm"],
-        managers=[(_pt(at), manager) for at, manager in raw["m"]],  # type: ignore[misc]
+        managers=[(datetime.fromisoformat(at), manager) for at, manager in raw["m"]],
         first_event_at=_pt(raw["fe"]),
-        last_key=None if last_key is None else (_pt(last_key[0]), last_key[1]),  # type: ignore[arg-type]
+        last_key=None if last_key is None else (datetime.fromisoformat(last_key[0]), last_key[1]),
         events_applied=raw["n"],
+        version=1,
     )
 
 
 __all__ = [
+    "FACTS_VERSION",
     "ClientFacts",
     "EventRecord",
     "FeedbackFact",

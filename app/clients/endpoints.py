@@ -1,41 +1,21 @@
-"""Client reads and writes: one client, lists (JSON or CSV), timeline, PATCH, erasure, stats."""
+"""Client reads and erasure: one client, lists (JSON or CSV), timeline, stats, erasure, and the
+progress of a policy re-evaluation. Thin: parse, call the clients service, return a schema."""
 
-import csv
-import io
-import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
 
-from app.auth.dependencies import Admin, ClientsReader, EventsWriter
-from app.churn.facts import ClientFacts
+from app.auth.dependencies import Admin, ClientsReader
 from app.clients import repository, service
-from app.clients.models import Client
-from app.clients.schemas import (
-    ClientPage,
-    ClientPatch,
-    ClientRead,
-    ClientSummary,
-    ErasureRead,
-    Stats,
-    StatsCell,
-    TimelineItem,
-    TimelinePage,
-)
-from app.db import ReadSessionDep, SessionDep
-from app.domain import DECISIONS, SIGNAL_CODES, STATUSES
-from app.events import repository as events_repository
-from app.events import service as events_service
-from app.events.schemas import ClientUpdated
-from app.kit import pagination
-from app.kit.deps import CurrentSnapshot, Now, ReadSnapshot
-from app.kit.problems import invalid, not_found, problem_responses
-from app.policy.service import Snapshot
+from app.clients.schemas import ClientPage, ClientRead, ErasureRead, Stats, TimelinePage
+from app.db import SessionDep
+from app.domain import DECISIONS, STATUSES, TIERS, Market, SignalCode
+from app.kit import csv
+from app.kit.deps import Now
+from app.kit.problems import invalid, problem_responses
+from app.policy.dependencies import SnapshotDep
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
@@ -44,41 +24,7 @@ AsOf = Annotated[
     AwareDatetime | None,
     Query(description="evaluate the client as it stood at this moment (events up to it)"),
 ]
-CSV_COLUMNS = (
-    "client_id",
-    "name",
-    "email",
-    "phone",
-    "market",
-    "manager_id",
-    "status",
-    "tier",
-    "decision",
-    "value",
-    "orders_count",
-    "last_order_at",
-    "expected_next_order_at",
-    "signals",
-    "lost_count",
-)
-
-
-async def client_or_404(session: Any, client_id: str) -> Client:
-    client = await repository.get(session, client_id)
-    if client is None:
-        raise not_found(f"client {client_id!r}")
-    return client
-
-
-async def evaluated_client(
-    session: Any, client_id: str, snapshot: Snapshot, now: datetime, as_of: datetime | None
-) -> tuple[Client, ClientFacts, service.Assessment, datetime]:
-    """The client (404 if unknown) evaluated now, or as of a past moment (422 if future)."""
-    if as_of is not None and as_of > now:
-        raise invalid("as_of", "must not be in the future", "future_as_of")
-    client = await client_or_404(session, client_id)
-    facts, assessment, moment = await service.current(session, client, snapshot, now, as_of)
-    return client, facts, assessment, moment
+Sort = Literal["value_desc", "last_order_desc", "overdue_desc"]
 
 
 @router.get(
@@ -98,19 +44,18 @@ async def evaluated_client(
 )
 async def get_client(
     client_id: ClientIdPath,
-    session: ReadSessionDep,
-    snapshot: ReadSnapshot,
+    session: SessionDep,
+    snapshot: SnapshotDep,
     now: Now,
     _: ClientsReader,
     as_of: AsOf = None,
 ) -> ClientRead:
-    client, _facts, assessment, moment = await evaluated_client(
-        session, client_id, snapshot, now, as_of
-    )
-    return service.read_model(client, assessment, moment)
+    found = await service.evaluated_client(session, client_id, snapshot, now, as_of)
+    return service.read_model(found.client, found.assessment, found.moment)
 
 
 def _split(values: list[str] | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+    """`a,b` or repeated parameters, each one of `allowed` (a 422 naming the field if not)."""
     out: list[str] = []
     for value in values or []:
         for part in value.split(","):
@@ -140,84 +85,34 @@ def _split(values: list[str] | None, allowed: tuple[str, ...], field: str) -> tu
     },
 )
 async def list_clients(
-    session: ReadSessionDep,
+    request: Request,
+    session: SessionDep,
     _: ClientsReader,
     status: Annotated[list[str] | None, Query(examples=["at_risk"])] = None,
     tier: Annotated[list[str] | None, Query(examples=["A"])] = None,
-    market: Literal["b2b", "b2c"] | None = None,
+    market: Market | None = None,
     manager_id: Annotated[str | None, Query(max_length=128)] = None,
-    signal: Literal[SIGNAL_CODES] | None = None,  # type: ignore[valid-type]
+    signal: SignalCode | None = None,
     decision: Annotated[list[str] | None, Query(examples=["return_first"])] = None,
     min_value: Annotated[Decimal | None, Query(ge=0, max_digits=20, decimal_places=2)] = None,
-    sort: Literal["value_desc", "last_order_desc", "overdue_desc"] = "value_desc",
+    sort: Sort = "value_desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Any:
     where = repository.ClientFilter(
         statuses=_split(status, STATUSES, "status"),
-        tiers=_split(tier, ("A", "B", "C"), "tier"),
+        tiers=_split(tier, TIERS, "tier"),
         market=market,
         manager_id=manager_id,
         signal=signal,
         decisions=_split(decision, DECISIONS, "decision"),
         min_value=min_value,
     )
-    after = _after(cursor, sort)
-    if accept and "text/csv" in accept:
-        return StreamingResponse(
-            _csv(session, where, sort, after),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="clients.csv"'},
-        )
-    rows = await repository.list_page(session, where, sort, after, limit + 1)
-    items = [ClientSummary.model_validate(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = pagination.encode(
-            [sort, repository.cursor_value(last, sort), last["client_id"]]
-        )
-    return ClientPage(items=items, next_cursor=next_cursor)
-
-
-def _after(cursor: str | None, sort: str) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    cursor_sort, value, client_id = pagination.decode(cursor, 3)
-    if cursor_sort != sort:
-        raise invalid("cursor", f"was issued for sort={cursor_sort}, not {sort}", "invalid_cursor")
-    if not isinstance(value, str) or not isinstance(client_id, str):
-        raise pagination.bad_cursor()
-    try:
-        if sort == "value_desc":
-            Decimal(value)
-        elif value not in ("infinity", "-infinity"):
-            datetime.fromisoformat(value)
-    except ValueError:
-        raise pagination.bad_cursor() from None
-    return value, client_id
-
-
-async def _csv(
-    session: Any, where: repository.ClientFilter, sort: str, after: tuple[str, str] | None
-) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    while True:
-        rows = await repository.list_page(session, where, sort, after, 1000)
-        for row in rows:
-            summary = ClientSummary.model_validate(row).model_dump(mode="json")
-            summary["signals"] = ";".join(summary["signals"])
-            writer.writerow(["" if summary[c] is None else summary[c] for c in CSV_COLUMNS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < 1000:
-            return
-        last = rows[-1]
-        after = (repository.cursor_value(last, sort), last["client_id"])
+    if csv.wants_csv(accept):
+        chunks = await service.list_csv(request.app.state.sessionmaker, where, sort, cursor)
+        return csv.response(chunks, "clients.csv")
+    return await service.list_page(session, where, sort, cursor, limit)
 
 
 @router.get(
@@ -235,85 +130,12 @@ async def _csv(
 )
 async def timeline(
     client_id: ClientIdPath,
-    session: ReadSessionDep,
+    session: SessionDep,
     _: ClientsReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> TimelinePage:
-    await client_or_404(session, client_id)
-    before: tuple[datetime, str] | None = None
-    if cursor is not None:
-        at_text, item_id = pagination.decode(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(str(at_text)), str(item_id))
-        except ValueError:
-            raise pagination.bad_cursor() from None
-    # Both streams are read newest first from their own index and merged here.
-    events = await events_repository.page_for_client(session, client_id, before, limit + 1)
-    changes = await repository.status_changes_page(session, client_id, before, limit + 1)
-    merged = [
-        TimelineItem(
-            kind="event",
-            at=e.occurred_at,
-            id=e.id,
-            type=e.type,
-            data=e.body.get("data") or {},
-            client=e.body.get("client"),
-        )
-        for e in events
-    ] + [
-        TimelineItem(
-            kind="status_change",
-            at=c.at,
-            id=repository.status_change_item_id(c.id),
-            type="status_change",
-            data={"from": c.from_status, "to": c.to_status, "signals": c.signals},
-        )
-        for c in changes
-    ]
-    merged.sort(key=lambda item: (item.at, item.id), reverse=True)
-    page = merged[:limit]
-    next_cursor = None
-    if len(merged) > limit:
-        last = page[-1]
-        next_cursor = pagination.encode([last.at.isoformat(), last.id])
-    return TimelinePage(items=page, next_cursor=next_cursor)
-
-
-@router.patch(
-    "/clients/{client_id}",
-    response_model=ClientRead,
-    summary="Change a client's attributes (recorded as a client.updated event)",
-    description=(
-        "Sets the attributes given in the body (name, contacts, market, manager, tags, flags "
-        "such as `do_not_contact`, custom attributes) and leaves the others as they are. The "
-        "change is recorded as a `client.updated` event, so it shows in the timeline and "
-        "`as_of` reads, and the client is re-evaluated; the answer is the client afterwards.\n\n"
-        "Errors: 404 when no client has this id (create clients by posting events); 422 names "
-        "the failing field."
-    ),
-    responses=problem_responses(400, 401, 403, 404, 415, 422),
-)
-async def patch_client(
-    client_id: ClientIdPath,
-    patch: ClientPatch,
-    session: SessionDep,
-    snapshot: CurrentSnapshot,
-    now: Now,
-    _: EventsWriter,
-) -> ClientRead:
-    client = await client_or_404(session, client_id)
-    event = ClientUpdated(
-        id=f"patch-{uuid.uuid4().hex}",
-        type="client.updated",
-        occurred_at=now,
-        client_id=client_id,
-        client=patch,
-    )
-    await events_service.ingest(session, [(0, event)], snapshot, now)
-    await session.refresh(client)
-    _facts, assessment, moment = await service.current(session, client, snapshot, now, None)
-    return service.read_model(client, assessment, moment)
+    return await service.timeline(session, client_id, cursor, limit)
 
 
 @router.delete(
@@ -331,8 +153,7 @@ async def patch_client(
 async def erase_client(
     client_id: ClientIdPath, session: SessionDep, now: Now, principal: Admin
 ) -> ErasureRead:
-    await client_or_404(session, client_id)
-    deleted = await repository.erase(session, client_id, principal.key_id, now)
+    deleted = await service.erase(session, client_id, principal.key_id, now)
     return ErasureRead(client_id=client_id, erased=True, events_deleted=deleted)
 
 
@@ -347,18 +168,28 @@ async def erase_client(
     ),
     responses=problem_responses(401, 403),
 )
-async def stats(session: ReadSessionDep, _: ClientsReader) -> Stats:
-    cells = await repository.stats(session)
-    by_status: dict[str, int] = {}
-    for status_name, _tier, count, _value in cells:
-        by_status[status_name] = by_status.get(status_name, 0) + count
-    return Stats(
-        clients=sum(by_status.values()),
-        by_status=by_status,
-        by_status_and_tier=[
-            StatsCell(status=s, tier=t, clients=n, value=v)  # type: ignore[arg-type]
-            for s, t, n, v in sorted(cells, key=lambda c: (c[0], c[1] or "~"))
-        ],
-        value_at_risk=sum((v for s, _, _, v in cells if s == "at_risk"), Decimal(0)),
-        value_lost=sum((v for s, _, _, v in cells if s == "lost"), Decimal(0)),
-    )
+async def stats(session: SessionDep, _: ClientsReader) -> Stats:
+    return await service.stats(session)
+
+
+class ReevaluationProgress(BaseModel):
+    version: int
+    clients_pending: int = Field(description="clients not yet evaluated under this version")
+
+
+@router.get(
+    "/policy/reevaluation",
+    tags=["policy"],
+    response_model=ReevaluationProgress,
+    summary="Progress of the re-evaluation after a policy change",
+    description=(
+        "How many clients the worker has not yet re-evaluated under the current policy version; "
+        "0 means every stored status, signal and tier reflects it."
+    ),
+    responses=problem_responses(401, 403),
+)
+async def reevaluation(
+    session: SessionDep, snapshot: SnapshotDep, _: ClientsReader
+) -> ReevaluationProgress:
+    pending = await service.reevaluation_pending(session, snapshot.version)
+    return ReevaluationProgress(version=snapshot.version, clients_pending=pending)

@@ -2,7 +2,7 @@
 
 import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,8 +28,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, Erasure, StatusChange
+from app.clients.rows import ClientRow
 from app.clients.schemas import ClientSummary
-from app.events import repository as events_repository
 
 ATTRIBUTE_COLUMNS = (
     Client.client_id,
@@ -61,13 +61,13 @@ _LOCK_OR_CREATE_STATEMENT = _LOCK_OR_CREATE.on_conflict_do_update(
 
 async def lock_or_create(
     session: AsyncSession, new_rows: Sequence[Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ClientRow]:
     """Lock the clients (creating the missing ones) in one statement, in client_id order so that
     concurrent writers never deadlock. Returns the rows with `inserted` telling new from old."""
     rows = sorted(new_rows, key=lambda row: row["client_id"])
     connection = await session.connection()
     result = await connection.execute(_LOCK_OR_CREATE_STATEMENT, rows)
-    return {row["client_id"]: dict(row) for row in result.mappings()}
+    return {row["client_id"]: ClientRow(**row) for row in result.mappings()}  # type: ignore[typeddict-item]
 
 
 async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -123,9 +123,16 @@ async def update_many(
     await connection.execute(_update_statement(columns), parameters)
 
 
-async def delete_many(session: AsyncSession, client_ids: Sequence[str]) -> None:
-    if client_ids:
-        await session.execute(delete(Client).where(Client.client_id.in_(list(client_ids))))
+async def states(
+    session: AsyncSession, client_ids: Sequence[str]
+) -> list[tuple[str, str, str | None, list[str]]]:
+    """(client_id, status, tier, signals) of these clients, as last stored."""
+    if not client_ids:
+        return []
+    statement = select(Client.client_id, Client.status, Client.tier, Client.signals).where(
+        Client.client_id.in_(list(client_ids))
+    )
+    return [tuple(row) for row in await session.execute(statement)]  # type: ignore[misc]
 
 
 _INSERT_STATUS_CHANGE = insert(StatusChange.__table__)  # type: ignore[arg-type]
@@ -139,7 +146,6 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[Mapping[st
 
 # --- reads -------------------------------------------------------------------------------------
 
-SORTS = ("value_desc", "last_order_desc", "overdue_desc")
 _LAST_ORDER: ColumnElement[datetime] = literal_column(
     "coalesce(client.last_order_at, '-infinity'::timestamptz)"
 )
@@ -159,24 +165,47 @@ class ClientFilter:
     min_value: Decimal | None = None
 
 
-def sort_key(sort: str) -> tuple[Any, bool]:
-    """(sort expression, descending). client_id breaks ties in the same direction."""
-    if sort == "value_desc":
-        return Client.value, True
-    if sort == "last_order_desc":
-        return _LAST_ORDER, True
-    return _NEXT_ORDER, False
+def _time_text(value: datetime | None, missing: str) -> str:
+    return value.isoformat() if value else missing
 
 
-def cursor_value(row: Mapping[str, Any], sort: str) -> str:
-    """The sort key of a row as text, to resume after it."""
-    if sort == "value_desc":
-        return str(row["value"])
-    if sort == "last_order_desc":
-        return row["last_order_at"].isoformat() if row["last_order_at"] else "-infinity"
-    return (
-        row["expected_next_order_at"].isoformat() if row["expected_next_order_at"] else "infinity"
-    )
+def _time_bound(text: str) -> Any:
+    if text not in ("infinity", "-infinity"):
+        datetime.fromisoformat(text)  # ValueError for a cursor this API did not issue
+    return cast(text, DateTime(timezone=True))
+
+
+def _value_bound(text: str) -> Any:
+    Decimal(text)  # InvalidOperation (a ValueError) for a cursor this API did not issue
+    return cast(text, Numeric)
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A list order: its expression (with a matching index), direction, and how a row's key
+    is written into a cursor and read back (client_id breaks ties in the same direction)."""
+
+    expression: Any
+    descending: bool
+    key_text: Callable[[Mapping[str, Any]], str]
+    bound: Callable[[str], Any]
+
+
+SORTS: dict[str, Sort] = {
+    "value_desc": Sort(Client.value, True, lambda row: str(row["value"]), _value_bound),
+    "last_order_desc": Sort(
+        _LAST_ORDER,
+        True,
+        lambda row: _time_text(row["last_order_at"], "-infinity"),
+        _time_bound,
+    ),
+    "overdue_desc": Sort(
+        _NEXT_ORDER,
+        False,
+        lambda row: _time_text(row["expected_next_order_at"], "infinity"),
+        _time_bound,
+    ),
+}
 
 
 def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
@@ -208,23 +237,36 @@ async def list_page(
     after: tuple[str, str] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """One keyset page: rows strictly after `after` = (sort value as text, client_id)."""
-    expression, descending = sort_key(sort)
+    """One keyset page: rows strictly after `after` = (sort key as text, client_id).
+    Raises ValueError when the sort key text cannot be a key of this sort."""
+    order = SORTS[sort]
     statement: Select[Any] = _where(select(*SUMMARY_COLUMNS), where)
     if after is not None:
-        value_text, client_id = after
-        if sort == "value_desc":
-            bound: Any = cast(value_text, Numeric)
-        else:
-            bound = cast(value_text, DateTime(timezone=True))
-        row_now = tuple_(expression, Client.client_id)
-        row_after = tuple_(bound, literal(client_id))
-        statement = statement.where(row_now < row_after if descending else row_now > row_after)
-    if descending:
-        statement = statement.order_by(expression.desc(), Client.client_id.desc())
+        key_text, client_id = after
+        row_now = tuple_(order.expression, Client.client_id)
+        row_after = tuple_(order.bound(key_text), literal(client_id))
+        statement = statement.where(
+            row_now < row_after if order.descending else row_now > row_after
+        )
+    if order.descending:
+        statement = statement.order_by(order.expression.desc(), Client.client_id.desc())
     else:
-        statement = statement.order_by(expression.asc(), Client.client_id.asc())
+        statement = statement.order_by(order.expression.asc(), Client.client_id.asc())
     return [dict(row) for row in (await session.execute(statement.limit(limit))).mappings()]
+
+
+def is_sort_key(sort: str, key_text: str) -> bool:
+    """Whether `key_text` can be a key of this sort (a cursor this API issued)."""
+    try:
+        SORTS[sort].bound(key_text)
+    except (ValueError, ArithmeticError):
+        return False
+    return True
+
+
+def cursor_key(row: Mapping[str, Any], sort: str) -> tuple[str, str]:
+    """Where the next page starts: the row's sort key as text and its client_id."""
+    return SORTS[sort].key_text(row), row["client_id"]
 
 
 async def get(session: AsyncSession, client_id: str) -> Client | None:
@@ -260,18 +302,24 @@ async def stats(session: AsyncSession) -> list[tuple[str, str | None, int, Decim
     return [(s, t, int(n), Decimal(v)) for s, t, n, v in (await session.execute(statement))]
 
 
-async def erase(session: AsyncSession, client_id: str, requested_by: str, now: datetime) -> int:
-    """Delete the client, its events and its status history; keep an audit row without PII."""
-    events = await events_repository.erase_for_client(session, client_id, now)
+async def erase(
+    session: AsyncSession, client_id: str, requested_by: str, events_deleted: int, now: datetime
+) -> None:
+    """Delete the client and its status history; keep an audit row without personal data."""
     await session.execute(delete(StatusChange).where(StatusChange.client_id == client_id))
     await session.execute(delete(Client).where(Client.client_id == client_id))
     session.add(
         Erasure(
             client_id_sha256=hashlib.sha256(client_id.encode()).hexdigest(),
-            events_deleted=events,
+            events_deleted=events_deleted,
             requested_by=requested_by,
             erased_at=now,
         )
     )
     await session.flush()
-    return events
+
+
+async def clients_behind(session: AsyncSession, version: int) -> int:
+    """Clients last evaluated under an older policy version."""
+    statement = select(func.count()).select_from(Client).where(Client.policy_version < version)
+    return int(await session.scalar(statement) or 0)

@@ -1,66 +1,48 @@
-"""Client state: turning facts + attributes + policy snapshot into the stored columns, and reads.
+"""Client state: the one home of what events do to a client, and of reading it back.
 
-`assess` is the one place the shell calls the pure core for a client; the write path, the sweeper
-and the policy re-evaluation all go through it.
+`apply_events` is the write path for every source (API, batch, PATCH, demo, later platform
+webhooks and import): it locks or creates the clients, folds the new events into their facts
+(or re-folds from the stored events when one arrives late), merges attributes, calls the pure
+core (`assess`) and stores the result. `store` is the one place where evaluated state and status
+changes are written (the write path, the sweeper and policy re-evaluation all end there; an
+outbox row for outgoing webhooks will be written there too, in the same transaction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.churn.engine import ClientState, evaluate
-from app.churn.facts import ClientFacts, EventRecord, from_json, summarize
+from app.churn.engine import ClientState, clamp_cycle, evaluate
+from app.churn.facts import ClientFacts, EventRecord, apply, from_json, summarize, to_json
 from app.clients import repository
-from app.clients.schemas import ClientRead, SignalRead
+from app.clients.models import Client
+from app.clients.rows import ATTRIBUTE_FIELDS, STATE_COLUMNS, WRITE_COLUMNS, ClientRow, StateColumns
+from app.clients.schemas import (
+    ClientPage,
+    ClientRead,
+    ClientSummary,
+    SignalRead,
+    Stats,
+    StatsCell,
+    TimelineItem,
+    TimelinePage,
+)
 from app.events import repository as events_repository
-from app.kit import metrics
+from app.events.service import AcceptedEvent
+from app.kit import csv, metrics, pagination
+from app.kit.problems import invalid, not_found
 from app.plans import ClientProfile, decide
 from app.policy.service import Snapshot
 from app.tiers import assign
 
-ATTRIBUTE_FIELDS = (
-    "name",
-    "email",
-    "phone",
-    "market",
-    "manager_id",
-    "tags",
-    "advocate",
-    "problem_client",
-    "do_not_contact",
-    "attributes",
-)
-
-
-# What an evaluation writes; a write also stores attributes and facts.
-STATE_COLUMNS = (
-    "status",
-    "status_since",
-    "signals",
-    "tier",
-    "decision",
-    "value",
-    "lifetime_revenue",
-    "orders_count",
-    "first_order_at",
-    "last_order_at",
-    "cycle_days",
-    "cycle_source",
-    "expected_next_order_at",
-    "lost_count",
-    "last_lost_at",
-    "recovered_at",
-    "in_watch",
-    "next_review_at",
-    "policy_version",
-    "evaluated_at",
-)
-WRITE_COLUMNS = (*STATE_COLUMNS, *ATTRIBUTE_FIELDS, "attribute_times", "facts")
+__all__ = ["ATTRIBUTE_FIELDS", "STATE_COLUMNS", "WRITE_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +50,7 @@ class Assessment:
     state: ClientState
     tier: str | None
     decision: str | None
-    columns: dict[str, Any]
+    columns: StateColumns
 
 
 def profile_of(row: Mapping[str, Any], tier: str | None) -> ClientProfile:
@@ -92,7 +74,7 @@ def assess(
     state = evaluate(facts, policy, now, snapshot.market_cycle(row["market"]))
     tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
     decision, _ = decide(profile_of(row, tier), state, facts, policy)
-    columns = {
+    columns: StateColumns = {
         "status": state.status,
         "status_since": state.status_since,
         "signals": state.signal_codes,
@@ -181,6 +163,118 @@ def facts_of(row: Mapping[str, Any]) -> ClientFacts:
     return from_json(raw) if raw else ClientFacts()
 
 
+# --- the write path -----------------------------------------------------------------------------
+
+EMPTY_FACTS = to_json(ClientFacts())  # serialised once per process, not once per new client
+
+
+@dataclass(frozen=True)
+class ClientOutcome:
+    """A client's state after a write, as the answer to the sender reports it."""
+
+    status: str
+    tier: str | None
+    signals: list[str]
+
+
+def _new_client_row(client_id: str, snapshot: Snapshot, now: datetime) -> dict[str, Any]:
+    policy = snapshot.policy
+    return {
+        "client_id": client_id,
+        "market": policy.market,
+        "facts": EMPTY_FACTS,
+        "status": "prospect",
+        "cycle_days": clamp_cycle(policy.default_cycle_days, policy),
+        "cycle_source": "default",
+        "policy_version": snapshot.version,
+        "evaluated_at": now,
+    }
+
+
+async def _fold(
+    session: AsyncSession,
+    rows: Mapping[str, ClientRow],
+    accepted: Mapping[str, Sequence[AcceptedEvent]],
+) -> dict[str, ClientFacts]:
+    """Each client's facts with its new events: applied in place when they all sort after what
+    the facts have seen (the common case), else re-folded from every stored event."""
+    folded: dict[str, ClientFacts] = {}
+    refold: list[str] = []
+    for client_id, items in accepted.items():
+        facts = facts_of(rows[client_id])
+        first = items[0]
+        if facts.follows(record_of(first.body, first.envelope.occurred_at)):
+            for item in items:
+                apply(
+                    facts,
+                    record_of(item.body, item.envelope.occurred_at),
+                    manager_change(item.body),
+                )
+            folded[client_id] = facts
+        else:
+            refold.append(client_id)
+    if refold:
+        history = await events_repository.bodies_for_clients(session, refold)
+        for client_id in refold:
+            folded[client_id] = facts_from_events(history[client_id])
+    return folded
+
+
+async def apply_events(
+    session: AsyncSession,
+    accepted: Mapping[str, Sequence[AcceptedEvent]],
+    snapshot: Snapshot,
+    now: datetime,
+) -> dict[str, ClientOutcome]:
+    """What newly recorded events do to their clients (events by client, in time order): lock or
+    create the clients, fold, merge attributes, evaluate, store. Never commits."""
+    if not accepted:
+        return {}
+    rows = await repository.lock_or_create(
+        session, [_new_client_row(client_id, snapshot, now) for client_id in accepted]
+    )
+    folded = await _fold(session, rows, accepted)
+    updates: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    outcomes: dict[str, ClientOutcome] = {}
+    for client_id, items in accepted.items():
+        row = rows[client_id]
+        times = dict(row["attribute_times"] or {})
+        for item in items:
+            if item.body.get("client"):
+                stamp = stamp_of(item.envelope.occurred_at, item.envelope.id)
+                changed, times = merge_attributes(row, times, item.body["client"], stamp)
+                row.update(changed)  # type: ignore[typeddict-item]
+        assessment = assess(row, folded[client_id], snapshot, now)
+        old_status = None if row.get("inserted") else row["status"]
+        change = status_change_row(client_id, old_status, assessment, now)
+        if change:
+            changes.append(change)
+        updates.append(
+            {
+                **row,
+                "attribute_times": times,
+                "facts": to_json(folded[client_id]),
+                **assessment.columns,
+            }
+        )
+        state = assessment.state
+        outcomes[client_id] = ClientOutcome(state.status, assessment.tier, state.signal_codes)
+    await store(session, WRITE_COLUMNS, updates, changes)
+    return outcomes
+
+
+async def outcomes_of(session: AsyncSession, client_ids: Sequence[str]) -> dict[str, ClientOutcome]:
+    """The stored state of clients a request did not change (it only repeated their events)."""
+    return {
+        client_id: ClientOutcome(status, tier, list(signals or []))
+        for client_id, status, tier, signals in await repository.states(session, client_ids)
+    }
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
 async def state_as_of(
     session: AsyncSession, row: Mapping[str, Any], snapshot: Snapshot, as_of: datetime
 ) -> tuple[ClientFacts, Assessment]:
@@ -229,6 +323,200 @@ async def current(
         return facts, assess(row_attributes(client), facts, snapshot, now), now
     facts, assessment = await state_as_of(session, row_attributes(client), snapshot, as_of)
     return facts, assessment, as_of
+
+
+async def client_or_404(session: AsyncSession, client_id: str) -> Client:
+    client = await repository.get(session, client_id)
+    if client is None:
+        raise not_found(f"client {client_id!r}")
+    return client
+
+
+@dataclass(frozen=True)
+class EvaluatedClient:
+    client: Client
+    facts: ClientFacts
+    assessment: Assessment
+    moment: datetime  # now, or the as_of it was evaluated at
+
+    def profile(self) -> ClientProfile:
+        return profile_of(row_attributes(self.client), self.assessment.tier)
+
+
+async def evaluated_client(
+    session: AsyncSession,
+    client_id: str,
+    snapshot: Snapshot,
+    now: datetime,
+    as_of: datetime | None,
+) -> EvaluatedClient:
+    """The client (404 if unknown) evaluated now, or as of a past moment (422 if future)."""
+    if as_of is not None and as_of > now:
+        raise invalid("as_of", "must not be in the future", "future_as_of")
+    client = await client_or_404(session, client_id)
+    facts, assessment, moment = await current(session, client, snapshot, now, as_of)
+    return EvaluatedClient(client, facts, assessment, moment)
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+CSV_PAGE = 1000
+
+
+def _after(cursor: str | None, sort: str) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    cursor_sort, key_text, client_id = pagination.decode(cursor, 3)
+    if cursor_sort != sort:
+        raise invalid("cursor", f"was issued for sort={cursor_sort}, not {sort}", "invalid_cursor")
+    if not isinstance(key_text, str) or not isinstance(client_id, str):
+        raise pagination.bad_cursor()
+    if not repository.is_sort_key(sort, key_text):
+        raise pagination.bad_cursor()
+    return key_text, client_id
+
+
+async def list_page(
+    session: AsyncSession,
+    where: repository.ClientFilter,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> ClientPage:
+    rows = await repository.list_page(session, where, sort, _after(cursor, sort), limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = pagination.encode([sort, *repository.cursor_key(rows[limit - 1], sort)])
+    return ClientPage(
+        items=[ClientSummary.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor
+    )
+
+
+async def list_csv(
+    sessionmaker: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    where: repository.ClientFilter,
+    sort: str,
+    cursor: str | None,
+) -> AsyncIterator[str]:
+    """Every matching client from the cursor on, as CSV. It reads in its own session, which
+    lives as long as the response streams (the request's session ends with the endpoint)."""
+    after = _after(cursor, sort)  # a bad cursor is a 422 before anything is sent
+
+    async def pages() -> AsyncIterator[list[list[Any]]]:
+        nonlocal after
+        async with sessionmaker() as session:
+            while True:
+                rows = await repository.list_page(session, where, sort, after, CSV_PAGE)
+                yield [_csv_row(row) for row in rows]
+                if len(rows) < CSV_PAGE:
+                    return
+                after = repository.cursor_key(rows[-1], sort)
+
+    return csv.rows_to_text(CSV_COLUMNS, pages())
+
+
+CSV_COLUMNS = (
+    "client_id",
+    "name",
+    "email",
+    "phone",
+    "market",
+    "manager_id",
+    "status",
+    "tier",
+    "decision",
+    "value",
+    "orders_count",
+    "last_order_at",
+    "expected_next_order_at",
+    "signals",
+    "lost_count",
+)
+
+
+def _csv_row(row: Mapping[str, Any]) -> list[Any]:
+    summary = ClientSummary.model_validate(row).model_dump(mode="json")
+    summary["signals"] = ";".join(summary["signals"])
+    return [summary[column] for column in CSV_COLUMNS]
+
+
+# --- timeline, stats, erasure --------------------------------------------------------------------
+
+
+async def timeline(
+    session: AsyncSession, client_id: str, cursor: str | None, limit: int
+) -> TimelinePage:
+    """Events and status changes, newest first: each read from its own index, merged here."""
+    await client_or_404(session, client_id)
+    before: tuple[datetime, str] | None = None
+    if cursor is not None:
+        at_text, item_id = pagination.decode(cursor, 2)
+        try:
+            before = (datetime.fromisoformat(str(at_text)), str(item_id))
+        except ValueError:
+            raise pagination.bad_cursor() from None
+    events = await events_repository.page_for_client(session, client_id, before, limit + 1)
+    changes = await repository.status_changes_page(session, client_id, before, limit + 1)
+    merged = [
+        TimelineItem(
+            kind="event",
+            at=e.occurred_at,
+            id=e.id,
+            type=e.type,
+            data=e.body.get("data") or {},
+            client=e.body.get("client"),
+        )
+        for e in events
+    ] + [
+        TimelineItem(
+            kind="status_change",
+            at=c.at,
+            id=repository.status_change_item_id(c.id),
+            type="status_change",
+            data={"from": c.from_status, "to": c.to_status, "signals": c.signals},
+        )
+        for c in changes
+    ]
+    merged.sort(key=lambda item: (item.at, item.id), reverse=True)
+    page = merged[:limit]
+    next_cursor = None
+    if len(merged) > limit:
+        next_cursor = pagination.encode([page[-1].at.isoformat(), page[-1].id])
+    return TimelinePage(items=page, next_cursor=next_cursor)
+
+
+async def stats(session: AsyncSession) -> Stats:
+    cells = await repository.stats(session)
+    by_status: dict[str, int] = {}
+    for status_name, _tier, count, _value in cells:
+        by_status[status_name] = by_status.get(status_name, 0) + count
+    return Stats(
+        clients=sum(by_status.values()),
+        by_status=by_status,
+        by_status_and_tier=[
+            StatsCell(status=s, tier=t, clients=n, value=v)  # type: ignore[arg-type]
+            for s, t, n, v in sorted(cells, key=lambda c: (c[0], c[1] or "~"))
+        ],
+        value_at_risk=sum((v for s, _, _, v in cells if s == "at_risk"), Decimal(0)),
+        value_lost=sum((v for s, _, _, v in cells if s == "lost"), Decimal(0)),
+    )
+
+
+async def erase(session: AsyncSession, client_id: str, requested_by: str, now: datetime) -> int:
+    """Erasure: the client's events (their ids kept as hashes), status history and row go; an
+    audit row without personal data stays. Returns the number of events deleted."""
+    await client_or_404(session, client_id)
+    deleted = await events_repository.erase_for_client(session, client_id, now)
+    await repository.erase(session, client_id, requested_by, deleted, now)
+    return deleted
+
+
+async def reevaluation_pending(session: AsyncSession, version: int) -> int:
+    """Clients not yet evaluated under this policy version (the worker is on its way)."""
+    return await repository.clients_behind(session, version)
+
+
+# --- the worker's re-evaluations and the one place state is written ----------------------------
 
 
 async def reevaluate(

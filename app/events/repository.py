@@ -19,11 +19,12 @@ INSERT_NEW = (
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert events whose id is new; returns the ids actually inserted."""
+    """Insert events whose id is new; returns the ids actually inserted. Rows go in id order, so
+    two requests carrying the same ids in another order wait for each other, never deadlock."""
     if not rows:
         return set()
     connection = await session.connection()
-    result = await connection.execute(INSERT_NEW, list(rows))
+    result = await connection.execute(INSERT_NEW, sorted(rows, key=lambda row: row["id"]))
     return {row[0] for row in result}
 
 

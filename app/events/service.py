@@ -1,9 +1,9 @@
-"""Ingest: validate against the policy, record, fold, evaluate, store, in the caller's transaction.
+"""Events as received: policy checks, canonical bodies, and recording (idempotent by id).
 
-One code path serves `POST /v1/events` (a batch of one), `POST /v1/events/batch`, PATCH (a
-server-made `client.updated`) and the demo loader. Per batch it issues a fixed number of
-set-based statements whatever the number of clients: lock-or-create the clients, insert the events,
-(re-read events of clients that need a re-fold), update the clients, record status changes.
+The events package validates, dedupes and records; it knows nothing of client state. What the
+recorded events do to their clients is `app.clients.service.apply_events`, and
+`app.ingest.service.ingest` runs the two in one transaction for every source (API, PATCH, demo,
+and later platform webhooks and import).
 """
 
 from __future__ import annotations
@@ -17,39 +17,37 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.churn.engine import clamp_cycle
-from app.churn.facts import ClientFacts, apply, to_json
-from app.clients import repository as clients_repository
-from app.clients.service import (
-    WRITE_COLUMNS,
-    assess,
-    facts_from_events,
-    facts_of,
-    manager_change,
-    merge_attributes,
-    record_of,
-    stamp_of,
-    status_change_row,
-    store,
-)
 from app.events import repository
 from app.events.schemas import EnvelopeBase, OrderPlaced
 from app.kit.problems import ProblemError, invalid
 from app.policy.schemas import Policy
-from app.policy.service import Snapshot
 
 OutcomeKind = Literal["accepted", "duplicate", "conflict"]
 
 
 @dataclass
 class Outcome:
+    """What became of one event of a request, by its index in the request."""
+
     index: int
     id: str
     client_id: str
     kind: OutcomeKind
-    status: str | None = None
-    tier: str | None = None
-    signals: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """An event recorded now: its validated envelope and the canonical body that was stored."""
+
+    envelope: EnvelopeBase
+    body: dict[str, Any]
+
+
+@dataclass
+class Recorded:
+    outcomes: list[Outcome]
+    # the events recorded now, by client, in time order (occurred_at, id)
+    accepted: dict[str, list[AcceptedEvent]] = field(default_factory=dict)
 
 
 def check(envelope: EnvelopeBase, policy: Policy, now: datetime) -> ProblemError | None:
@@ -83,49 +81,24 @@ def canonical_body(envelope: EnvelopeBase) -> tuple[dict[str, Any], str]:
     return body, hashlib.sha256(text.encode()).hexdigest()
 
 
-EMPTY_FACTS = to_json(ClientFacts())
+async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]]) -> Recorded:
+    """Store the events whose id is new (validated envelopes, with their request index).
 
-
-def _new_client_row(client_id: str, snapshot: Snapshot, now: datetime) -> dict[str, Any]:
-    policy = snapshot.policy
-    return {
-        "client_id": client_id,
-        "market": policy.market,
-        "facts": EMPTY_FACTS,
-        "status": "prospect",
-        "cycle_days": clamp_cycle(policy.default_cycle_days, policy),
-        "cycle_source": "default",
-        "policy_version": snapshot.version,
-        "evaluated_at": now,
-    }
-
-
-async def ingest(
-    session: AsyncSession,
-    envelopes: list[tuple[int, EnvelopeBase]],
-    snapshot: Snapshot,
-    now: datetime,
-) -> list[Outcome]:
-    """Apply already-validated envelopes (with their batch index). Never commits."""
-    if not envelopes:
-        return []
+    The same id with the same body is a duplicate; with another body, a conflict. An id whose
+    client was erased is a duplicate too (the tombstone trigger skips it). Never commits."""
     prepared: list[tuple[int, EnvelopeBase, dict[str, Any], str]] = []
-    first_by_id: dict[str, tuple[int, str]] = {}
+    first_by_id: dict[str, str] = {}
     outcomes: dict[int, Outcome] = {}
     for index, envelope in envelopes:
         body, digest = canonical_body(envelope)
         earlier = first_by_id.get(envelope.id)
-        if earlier is not None:  # the same id twice in one batch: judge it against the first
-            kind: OutcomeKind = "duplicate" if earlier[1] == digest else "conflict"
+        if earlier is not None:  # the same id twice in one request: judge it against the first
+            kind: OutcomeKind = "duplicate" if earlier == digest else "conflict"
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
             continue
-        first_by_id[envelope.id] = (index, digest)
+        first_by_id[envelope.id] = digest
         prepared.append((index, envelope, body, digest))
 
-    client_ids = sorted({envelope.client_id for _, envelope, _, _ in prepared})
-    rows = await clients_repository.lock_or_create(
-        session, [_new_client_row(c, snapshot, now) for c in client_ids]
-    )
     inserted = await repository.insert_new(
         session,
         [
@@ -143,82 +116,17 @@ async def ingest(
     known = await repository.hashes(
         session, [e.id for _, e, _, _ in prepared if e.id not in inserted]
     )
-
-    accepted: dict[str, list[tuple[EnvelopeBase, dict[str, Any]]]] = defaultdict(list)
+    accepted: dict[str, list[AcceptedEvent]] = defaultdict(list)
     for index, envelope, body, digest in prepared:
         if envelope.id in inserted:
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, "accepted")
-            accepted[envelope.client_id].append((envelope, body))
-        else:
-            stored = known.get(envelope.id)
-            # not inserted and not stored: the id belongs to an erased client (the tombstone
-            # trigger skipped it), so the replay is a duplicate that stores nothing
-            kind = "duplicate" if stored in (digest, None) else "conflict"
-            outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
-
-    # A client created only for events that were then refused leaves no trace.
-    await clients_repository.delete_many(
-        session, [c for c in client_ids if rows[c]["inserted"] and c not in accepted]
-    )
-
-    folded: dict[str, ClientFacts] = {}
-    refold: list[str] = []
-    for client_id, items in accepted.items():
-        facts = facts_of(rows[client_id])
-        items.sort(key=lambda item: (item[0].occurred_at, item[0].id))
-        if facts.follows(record_of(items[0][1], items[0][0].occurred_at)):
-            for envelope, body in items:  # the common case: events arrive in time order
-                apply(facts, record_of(body, envelope.occurred_at), manager_change(body))
-            folded[client_id] = facts
-        else:
-            refold.append(client_id)
-    if refold:
-        history = await repository.bodies_for_clients(session, refold)
-        for client_id in refold:
-            folded[client_id] = facts_from_events(history[client_id])
-
-    updates: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    states: dict[str, tuple[str, str | None, list[str]]] = {}
-    for client_id, items in accepted.items():
-        row = rows[client_id]
-        times = dict(row["attribute_times"] or {})
-        new_attributes: dict[str, Any] = {}
-        for envelope, body in items:
-            if body.get("client"):
-                stamp = stamp_of(envelope.occurred_at, envelope.id)
-                changed, times = merge_attributes(row, times, body["client"], stamp)
-                new_attributes.update(changed)
-        row.update(new_attributes)
-        assessment = assess(row, folded[client_id], snapshot, now)
-        change = status_change_row(
-            client_id, None if row["inserted"] else row["status"], assessment, now
-        )
-        if change:
-            changes.append(change)
-        updates.append(
-            {
-                **row,
-                "attribute_times": times,
-                "facts": to_json(folded[client_id]),
-                **assessment.columns,
-            }
-        )
-        states[client_id] = (
-            assessment.state.status,
-            assessment.tier,
-            assessment.state.signal_codes,
-        )
-    await store(session, WRITE_COLUMNS, updates, changes)
-
-    for outcome in outcomes.values():
-        if outcome.client_id in states:
-            outcome.status, outcome.tier, outcome.signals = states[outcome.client_id]
-        elif outcome.client_id in rows and not rows[outcome.client_id]["inserted"]:
-            row = rows[outcome.client_id]
-            outcome.status, outcome.tier, outcome.signals = (
-                row["status"],
-                row["tier"],
-                list(row["signals"] or []),
-            )
-    return [outcomes[index] for index in sorted(outcomes)]
+            accepted[envelope.client_id].append(AcceptedEvent(envelope, body))
+            continue
+        stored = known.get(envelope.id)
+        # not inserted and not stored: the id belongs to an erased client (the tombstone
+        # trigger skipped it), so the replay is a duplicate that stores nothing
+        kind = "duplicate" if stored in (digest, None) else "conflict"
+        outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
+    for items in accepted.values():
+        items.sort(key=lambda item: (item.envelope.occurred_at, item.envelope.id))
+    return Recorded([outcomes[i] for i in sorted(outcomes)], dict(accepted))

@@ -1,6 +1,10 @@
-"""Time helpers. The clock is read only at the edges (endpoints, worker), never in the core."""
+"""Time helpers. The clock is read only at the edges (endpoints, worker), never in the core.
 
-from datetime import UTC, datetime
+Day arithmetic goes through `days_between` and `add_days`: days are floats (a day is 86,400
+seconds; no calendar, no time zone), as the churn engine and the planner count them.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
@@ -8,7 +12,13 @@ def utcnow() -> datetime:
 
 
 def days_between(earlier: datetime, later: datetime) -> float:
+    """Days from `earlier` to `later`, fractional; negative when `later` is before `earlier`."""
     return (later - earlier).total_seconds() / 86400.0
+
+
+def add_days(moment: datetime, days: float) -> datetime:
+    """`moment` plus `days` days (fractional, may be negative), to the microsecond."""
+    return moment + timedelta(days=days)
 
 
 def iso(moment: datetime | None) -> str | None:

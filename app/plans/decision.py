@@ -1,7 +1,8 @@
 """What to do with a client: the decision of SPEC §6, with its reasons.
 
 Cheap on purpose: the write path calls `decide` on every event to store the `decision` column
-that lists filter on. It reads only the state, the profile and the recorded reasons.
+that lists filter on (it keeps the decision only). It reads only the state, the profile, the
+recorded reasons and `now`. Each reason carries a code (`DecisionReasonCode`) beside its text.
 
 Order:
 1. nothing to do — `prospect`, `active`, `recovered` without a signal → `no_action`;
@@ -14,15 +15,17 @@ Order:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from app.churn.engine import ClientState
 from app.churn.facts import ClientFacts
 from app.domain import Decision
 from app.kit.money import to_money
+from app.kit.time import days_between
 from app.plans.diagnosis import terminal_reason
 from app.plans.profile import ClientProfile
+from app.plans.schemas import DecisionReason, DecisionReasonCode
 from app.policy.schemas import Policy
 
 
@@ -31,31 +34,27 @@ def money_text(value: Decimal) -> str:
     return f"{to_money(value):,.2f}"
 
 
-def state_now(state: ClientState) -> datetime | None:
-    """The moment the state was evaluated at, when the state says (it has a last order)."""
-    if state.last_order_at is None or state.days_since_last_order is None:
-        return None
-    return state.last_order_at + timedelta(days=state.days_since_last_order)
+def reason(code: DecisionReasonCode, text: str) -> DecisionReason:
+    return DecisionReason(code=code, text=text)
 
 
-def days_since_lost(state: ClientState) -> float | None:
+def days_since_lost(state: ClientState, now: datetime) -> float | None:
     """Days since a `lost` client was lost; None for any other status."""
-    now = state_now(state)
-    if state.status != "lost" or state.last_lost_at is None or now is None:
+    if state.status != "lost" or state.last_lost_at is None:
         return None
-    return max((now - state.last_lost_at).total_seconds() / 86400, 0.0)
+    return max(days_between(state.last_lost_at, now), 0.0)
 
 
-def cycles_since_lost(state: ClientState) -> float | None:
+def cycles_since_lost(state: ClientState, now: datetime) -> float | None:
     """The lapse of a `lost` client in its own cycles, counted from the moment it was lost (the
     SPEC's "lost 40 days ago: 1.3 cycles"); None for any other status."""
-    since = days_since_lost(state)
+    since = days_since_lost(state, now)
     return None if since is None else since / state.cycle_days
 
 
-def lost_text(state: ClientState) -> str:
+def lost_text(state: ClientState, now: datetime) -> str:
     """'lost 40 days ago: 1.3 cycles of 30 days' for a lost client."""
-    since = days_since_lost(state)
+    since = days_since_lost(state, now)
     if since is None:
         return "lost"
     how = ""
@@ -75,34 +74,59 @@ def signals_text(state: ClientState) -> str:
 
 
 def decide(
-    profile: ClientProfile, state: ClientState, facts: ClientFacts, policy: Policy
-) -> tuple[Decision, list[str]]:
+    profile: ClientProfile,
+    state: ClientState,
+    facts: ClientFacts,
+    policy: Policy,
+    now: datetime,
+) -> tuple[Decision, list[DecisionReason]]:
+    """The decision and the rules that took it, each with its code. `state` is `evaluate(facts,
+    policy, now)`."""
     status = state.status
     if status == "prospect":
-        return "no_action", ["prospect: no order yet"]
+        return "no_action", [reason("prospect", "prospect: no order yet")]
     if status == "active":
-        return "no_action", ["active: no signal"]
+        return "no_action", [reason("active", "active: no signal")]
     if status == "recovered" and not state.signals:
         ends = state.watch_ends_at.date().isoformat() if state.watch_ends_at else "?"
         return "no_action", [
-            f"recovered, no signal; watch until {ends} "
-            f"(recovery_watch_days {policy.recovery_watch_days:g})"
+            reason(
+                "recovered_watch",
+                f"recovered, no signal; watch until {ends} "
+                f"(recovery_watch_days {policy.recovery_watch_days:g})",
+            )
         ]
 
-    context = lost_text(state) if status == "lost" else signals_text(state)
+    context = (
+        reason("lapse", lost_text(state, now))
+        if status == "lost"
+        else reason("signals", signals_text(state))
+    )
     if profile.do_not_contact:
-        return "let_go", ["do_not_contact: the client asked not to be contacted", context]
+        return "let_go", [
+            reason("do_not_contact", "do_not_contact: the client asked not to be contacted"),
+            context,
+        ]
     if state.lost_count >= policy.max_losses:
         return "let_go", [
-            f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
-            "a client lost that often is not brought back",
+            reason(
+                "max_losses",
+                f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
+                "a client lost that often is not brought back",
+            ),
             context,
         ]
     terminal = terminal_reason(state, facts, policy)
     if terminal is not None:
-        return "let_go", [f"diagnosis {terminal}: there is nothing to win back", context]
+        return "let_go", [
+            reason("nothing_to_win_back", f"diagnosis {terminal}: there is nothing to win back"),
+            context,
+        ]
     if profile.problem_client:
-        return "let_go", ["problem client: costs more than it brings", context]
+        return "let_go", [
+            reason("problem_client", "problem client: costs more than it brings"),
+            context,
+        ]
 
     if status != "lost":
         return "retain", [context]
@@ -110,16 +134,19 @@ def decide(
     value = money_text(state.value)
     tier = profile.tier
     if tier == "A":
-        return "return_first", [f"tier A (value {value})", context]
+        return "return_first", [reason("tier_a", f"tier A (value {value})"), context]
     if tier == "B":
-        return "should_return", [f"tier B (value {value})", context]
+        return "should_return", [reason("tier_b", f"tier B (value {value})"), context]
     label = "tier C" if tier == "C" else "no tier yet, treated as C"
     if profile.advocate:
         return "return_if_possible", [
-            f"{label} with advocate (value {value}): treated as B, it brings others",
+            reason(
+                "advocate",
+                f"{label} with advocate (value {value}): treated as B, it brings others",
+            ),
             context,
         ]
     return "let_go", [
-        f"{label} (value {value}): a win-back would cost more than it brings",
+        reason("tier_c", f"{label} (value {value}): a win-back would cost more than it brings"),
         context,
     ]

@@ -7,7 +7,7 @@ serialises them. Every literal below is part of the public contract.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -20,6 +20,51 @@ DiagnosisSource = Literal["recorded", "inferred", "none"]
 Urgency = Literal["high", "medium", "low"]
 OwnerRole = Literal["leadership", "retention_team"]
 Channel = Literal["call", "email", "sms", "letter", "meeting", "event", "ads"]
+DecisionReasonCode = Literal[
+    "prospect",
+    "active",
+    "recovered_watch",
+    "do_not_contact",
+    "max_losses",
+    "nothing_to_win_back",
+    "problem_client",
+    "tier_a",
+    "tier_b",
+    "advocate",
+    "tier_c",
+    "lapse",
+    "signals",
+    "urgency",
+    "p_return",
+    "margin_rate",
+    "expected_value",
+    "max_spend",
+]
+DECISION_REASON_CODES: tuple[DecisionReasonCode, ...] = get_args(DecisionReasonCode)
+
+DECISION_REASON_MEANINGS: dict[DecisionReasonCode, str] = {
+    "prospect": "no order yet: nothing to do",
+    "active": "no signal: nothing to do",
+    "recovered_watch": "back after a loss, no signal, in its watch: nothing to do",
+    "do_not_contact": "the client asked not to be contacted: let go",
+    "max_losses": "lost policy.max_losses times or more: let go",
+    "nothing_to_win_back": "a recorded business_closed or need_changed: let go",
+    "problem_client": "costs more than it brings: let go",
+    "tier_a": "a lost tier-A client: return first",
+    "tier_b": "a lost tier-B client: should return",
+    "advocate": "a lost tier-C (or not yet tiered) advocate, treated as B: return if possible",
+    "tier_c": "a lost tier-C (or not yet tiered) client: let go",
+    "lapse": "a lost client: how long ago it was lost, in days and cycles",
+    "signals": "an at-risk client: its signals, and its recovery watch if it is in one",
+    "urgency": "how soon to act, and the policy bound that set it (plans that act)",
+    "p_return": "the probability of return, its band and multipliers (every plan but no_action)",
+    "margin_rate": "the margin rate used and where it comes from (every plan but no_action)",
+    "expected_value": "p_return × value × margin_rate (every plan but no_action)",
+    "max_spend": "expected_value × max_spend_ratio (every plan but no_action)",
+}
+"""What each decision reason code means: the OpenAPI description of `DecisionReason.code`."""
+
+
 OfferKind = Literal[
     "guarantee",
     "special_terms",
@@ -77,6 +122,24 @@ ECONOMICS_EXAMPLE: JsonDict = {
 }
 
 AFTER_RETURN_EXAMPLE: JsonDict = {"watch_days": 180, "review_every_days": 30}
+
+DECISION_REASON_EXAMPLE: JsonDict = {"code": "tier_a", "text": "tier A (value 48,200.00)"}
+
+
+class DecisionReason(BaseModel):
+    """One rule behind the decision (or its urgency and economics): a code to filter on, and the
+    rule in words with its numbers."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={"examples": [DECISION_REASON_EXAMPLE]},
+    )
+
+    code: DecisionReasonCode = Field(
+        description="what the reason is about, one of a closed set: "
+        + "; ".join(f"`{code}`: {meaning}" for code, meaning in DECISION_REASON_MEANINGS.items())
+    )
+    text: str = Field(description="the rule in words, with the numbers and policy names it used")
 
 
 class Diagnosis(BaseModel):
@@ -181,8 +244,12 @@ PLAN_EXAMPLE: JsonDict = {
     "tier": "A",
     "decision": "return_first",
     "decision_reasons": [
-        "tier A (value 48,200.00)",
-        "lost 40 days ago: 1.3 cycles of 30 days",
+        DECISION_REASON_EXAMPLE,
+        {"code": "lapse", "text": "lost 40 days ago: 1.3 cycles of 30 days"},
+        {
+            "code": "urgency",
+            "text": "urgency high: lost 40 days ago, 1.3 cycles ≤ urgency_high_cycles 2",
+        },
     ],
     "diagnosis": DIAGNOSIS_EXAMPLE,
     "urgency": "high",
@@ -217,7 +284,9 @@ class RecoveryPlan(BaseModel):
     status: Status
     tier: Tier | None
     decision: Decision
-    decision_reasons: list[str]
+    decision_reasons: list[DecisionReason] = Field(
+        description="the rules that decided, in order, then the urgency and the economics"
+    )
     diagnosis: Diagnosis
     urgency: Urgency
     owner: Owner
@@ -230,7 +299,10 @@ class RecoveryPlan(BaseModel):
 __all__ = [
     "AfterReturn",
     "Channel",
+    "DECISION_REASON_CODES",
     "Decision",
+    "DecisionReason",
+    "DecisionReasonCode",
     "Diagnosis",
     "DiagnosisGroup",
     "DiagnosisSource",

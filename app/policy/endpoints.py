@@ -6,10 +6,11 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 
 from app.auth.dependencies import Admin, ClientsReader
-from app.db import ReadSessionDep, SessionDep
-from app.kit.deps import Now, ReadSnapshot
+from app.db import SessionDep
+from app.kit.deps import Now
 from app.kit.problems import problem_responses
 from app.policy import service
+from app.policy.dependencies import SnapshotDep
 from app.policy.schemas import Policy
 
 DEFAULT_BODY = Policy().model_dump(mode="json")
@@ -29,11 +30,6 @@ class PolicyChanged(PolicyRead):
     )
 
 
-class ReevaluationProgress(BaseModel):
-    version: int
-    clients_pending: int = Field(description="clients not yet evaluated under this version")
-
-
 @router.get(
     "",
     response_model=PolicyRead,
@@ -46,7 +42,7 @@ class ReevaluationProgress(BaseModel):
     ),
     responses=problem_responses(401, 403),
 )
-async def get_policy(snapshot: ReadSnapshot, _: ClientsReader) -> PolicyRead:
+async def get_policy(snapshot: SnapshotDep, _: ClientsReader) -> PolicyRead:
     return PolicyRead(version=snapshot.version, policy=snapshot.policy)
 
 
@@ -77,20 +73,3 @@ async def put_policy(
     version = await service.replace_policy(session, policy, principal.key_id, now)
     request.app.state.snapshots.invalidate()
     return PolicyChanged(version=version, policy=policy, reevaluation="scheduled")
-
-
-@router.get(
-    "/reevaluation",
-    response_model=ReevaluationProgress,
-    summary="Progress of the re-evaluation after a policy change",
-    description=(
-        "How many clients the worker has not yet re-evaluated under the current policy version; "
-        "0 means every stored status, signal and tier reflects it."
-    ),
-    responses=problem_responses(401, 403),
-)
-async def reevaluation(
-    session: ReadSessionDep, snapshot: ReadSnapshot, _: ClientsReader
-) -> ReevaluationProgress:
-    pending = await service.clients_pending(session, snapshot.version)
-    return ReevaluationProgress(version=snapshot.version, clients_pending=pending)

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,15 +56,3 @@ async def save_population(
     await session.execute(
         statement.on_conflict_do_update(index_elements=[PopulationStats.id], set_=values)
     )
-
-
-async def current_version(session: AsyncSession) -> int:
-    version = await session.scalar(select(PolicyRow.version).where(PolicyRow.id == 1))
-    return int(version or 0)
-
-
-async def clients_behind(session: AsyncSession, version: int) -> int:
-    from app.clients.models import Client
-
-    statement = select(func.count()).select_from(Client).where(Client.policy_version < version)
-    return int(await session.scalar(statement) or 0)

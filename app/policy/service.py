@@ -80,7 +80,3 @@ async def replace_policy(
     """Store a new policy. The worker re-evaluates every client whose policy_version is older."""
     body: dict[str, Any] = policy.model_dump(mode="json")
     return await repository.save_policy(session, body, updated_by, now)
-
-
-async def clients_pending(session: AsyncSession, version: int) -> int:
-    return await repository.clients_behind(session, version)

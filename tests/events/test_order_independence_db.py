@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.clients.models import Client
 from app.clients.service import STATE_COLUMNS
 from app.events.schemas import event_adapter
-from app.events.service import ingest
+from app.ingest.service import ingest
 from app.policy.service import load_snapshot
 from tests.conftest import NOW
 

@@ -1,30 +1,38 @@
-"""POST /v1/events and /v1/events/batch: parse, hand to the service, answer."""
+"""The write endpoints: POST /v1/events, /v1/events/batch and PATCH /v1/clients/{id} (stored as a
+`client.updated` event). Parse, hand to `ingest`, answer."""
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from app.auth.dependencies import EventsWriter
+from app.clients import service as clients_service
+from app.clients.endpoints import ClientIdPath
+from app.clients.schemas import ClientPatch, ClientRead
 from app.db import SessionDep
-from app.events import service
 from app.events.schemas import (
     EXAMPLE_EVENT,
     BatchItemError,
     BatchResult,
+    ClientUpdated,
     EventAccepted,
     EventIn,
     event_adapter,
 )
+from app.events.service import check
+from app.ingest.service import IngestOutcome, ingest
 from app.kit import metrics
-from app.kit.deps import CurrentSnapshot, Now
-from app.kit.problems import ProblemError, problem_responses, validation_problem
+from app.kit.deps import Now
+from app.kit.problems import ProblemError, invalid, problem_responses, validation_problem
+from app.policy.dependencies import SnapshotDep
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1")
 
 
-def _accepted(outcome: service.Outcome) -> EventAccepted:
+def _accepted(outcome: IngestOutcome) -> EventAccepted:
     return EventAccepted(
         id=outcome.id,
         client_id=outcome.client_id,
@@ -57,7 +65,8 @@ def _item_error(index: int, event_id: str | None, problem: ProblemError) -> Batc
 
 
 @router.post(
-    "",
+    "/events",
+    tags=["events"],
     summary="Post one event",
     description=(
         "Records one event (an order placed, cancelled or refunded, a request, a contact, "
@@ -82,14 +91,14 @@ async def post_event(
         EventIn, Body(openapi_examples={"order": {"summary": "An order", "value": EXAMPLE_EVENT}})
     ],
     session: SessionDep,
-    snapshot: CurrentSnapshot,
+    snapshot: SnapshotDep,
     now: Now,
     _: EventsWriter,
 ) -> Any:
-    problem = service.check(event, snapshot.policy, now)
+    problem = check(event, snapshot.policy, now)
     if problem:
         raise problem
-    [outcome] = await service.ingest(session, [(0, event)], snapshot, now)
+    [outcome] = await ingest(session, [(0, event)], snapshot, now)
     metrics.EVENTS.labels(event.type, outcome.kind).inc()
     if outcome.kind == "conflict":
         raise _conflict(outcome.id)
@@ -99,7 +108,8 @@ async def post_event(
 
 
 @router.post(
-    "/batch",
+    "/events/batch",
+    tags=["events"],
     summary="Post up to 1,000 events",
     description=(
         "For imports and catch-up syncs. Each event is validated on its own: valid ones are "
@@ -107,7 +117,8 @@ async def post_event(
         "come back in `errors` with their index and the problem they would get alone (422 or "
         "409); the counts say how many were accepted, duplicates and rejected. Re-sending a "
         "batch is safe: events already applied count as duplicates.\n\n"
-        "Errors for the whole batch: 422 when the body is not a list of at most 1,000 objects; "
+        "Errors for the whole batch: 422 when the body is not a list of at most 1,000 objects "
+        "(`WINBACK_MAX_BATCH_EVENTS`); "
         "400 when it is not JSON; 413 when it exceeds the batch body limit (8 MiB by default)."
     ),
     response_model=BatchResult,
@@ -116,16 +127,17 @@ async def post_event(
 async def post_batch(
     events: Annotated[
         list[dict[str, Any]],
-        Body(
-            max_length=1000,
-            openapi_examples={"batch": {"summary": "A batch", "value": [EXAMPLE_EVENT]}},
-        ),
+        Body(openapi_examples={"batch": {"summary": "A batch", "value": [EXAMPLE_EVENT]}}),
     ],
+    request: Request,
     session: SessionDep,
-    snapshot: CurrentSnapshot,
+    snapshot: SnapshotDep,
     now: Now,
     _: EventsWriter,
 ) -> BatchResult:
+    limit = request.app.state.settings.max_batch_events
+    if len(events) > limit:
+        raise invalid("body", f"a batch holds at most {limit} events", "too_long")
     errors: list[BatchItemError] = []
     valid = []
     for index, raw in enumerate(events):
@@ -135,12 +147,12 @@ async def post_batch(
             raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
             errors.append(_item_error(index, raw_id, validation_problem(exc.errors())))
             continue
-        problem = service.check(envelope, snapshot.policy, now)
+        problem = check(envelope, snapshot.policy, now)
         if problem:
             errors.append(_item_error(index, envelope.id, problem))
         else:
             valid.append((index, envelope))
-    outcomes = await service.ingest(session, valid, snapshot, now)
+    outcomes = await ingest(session, valid, snapshot, now)
     items = []
     for outcome in outcomes:
         if outcome.kind == "conflict":
@@ -160,3 +172,40 @@ async def post_batch(
         items=items,
         errors=errors,
     )
+
+
+@router.patch(
+    "/clients/{client_id}",
+    tags=["clients"],
+    response_model=ClientRead,
+    summary="Change a client's attributes (recorded as a client.updated event)",
+    description=(
+        "Sets the attributes given in the body (name, contacts, market, manager, tags, flags "
+        "such as `do_not_contact`, custom attributes) and leaves the others as they are. The "
+        "change is recorded as a `client.updated` event, so it shows in the timeline and "
+        "`as_of` reads, and the client is re-evaluated; the answer is the client afterwards.\n\n"
+        "Errors: 404 when no client has this id (create clients by posting events); 422 names "
+        "the failing field."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 415, 422),
+)
+async def patch_client(
+    client_id: ClientIdPath,
+    patch: ClientPatch,
+    session: SessionDep,
+    snapshot: SnapshotDep,
+    now: Now,
+    _: EventsWriter,
+) -> ClientRead:
+    client = await clients_service.client_or_404(session, client_id)
+    event = ClientUpdated(
+        id=f"patch-{uuid.uuid4().hex}",
+        type="client.updated",
+        occurred_at=now,
+        client_id=client_id,
+        client=patch,
+    )
+    await ingest(session, [(0, event)], snapshot, now)
+    await session.refresh(client)
+    found = await clients_service.evaluated_client(session, client_id, snapshot, now, None)
+    return clients_service.read_model(found.client, found.assessment, found.moment)

@@ -1,15 +1,16 @@
-"""GET /v1/clients/{client_id}/recovery-plan: the shell around the pure `plan`."""
+"""GET /v1/clients/{client_id}/recovery-plan: the shell around the pure planner (app.plans)."""
 
 from fastapi import APIRouter
 
 from app.auth.dependencies import ClientsReader
-from app.clients import service as clients_service
-from app.clients.endpoints import AsOf, ClientIdPath, evaluated_client
-from app.db import ReadSessionDep
-from app.kit.deps import Now, ReadSnapshot
+from app.clients import service
+from app.clients.endpoints import AsOf, ClientIdPath
+from app.db import SessionDep
+from app.kit.deps import Now
 from app.kit.problems import problem_responses
-from app.plans.plan import plan
+from app.plans import plan
 from app.plans.schemas import RecoveryPlan
+from app.policy.dependencies import SnapshotDep
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 
@@ -32,14 +33,11 @@ router = APIRouter(prefix="/v1", tags=["plans"])
 )
 async def recovery_plan(
     client_id: ClientIdPath,
-    session: ReadSessionDep,
-    snapshot: ReadSnapshot,
+    session: SessionDep,
+    snapshot: SnapshotDep,
     now: Now,
     _: ClientsReader,
     as_of: AsOf = None,
 ) -> RecoveryPlan:
-    client, facts, assessment, moment = await evaluated_client(
-        session, client_id, snapshot, now, as_of
-    )
-    profile = clients_service.profile_of(clients_service.row_attributes(client), assessment.tier)
-    return plan(profile, assessment.state, facts, snapshot.policy, moment)
+    found = await service.evaluated_client(session, client_id, snapshot, now, as_of)
+    return plan(found.profile(), found.assessment.state, found.facts, snapshot.policy, found.moment)

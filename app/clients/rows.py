@@ -1,0 +1,72 @@
+"""The shapes of client rows on the write path (what the repository returns and stores)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NotRequired, TypedDict, get_type_hints
+
+from app.domain import CycleSource, Decision, Market, Status, Tier
+
+
+class ClientRow(TypedDict):
+    """A locked client row: attributes, folded facts and the state the last evaluation stored."""
+
+    client_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    market: Market
+    manager_id: str | None
+    tags: list[str]
+    advocate: bool
+    problem_client: bool
+    do_not_contact: bool
+    attributes: dict[str, Any]
+    attribute_times: dict[str, str]
+    facts: dict[str, Any] | None
+    status: Status
+    tier: Tier | None
+    signals: list[str]
+    # set by lock_or_create: the row did not exist before this transaction
+    inserted: NotRequired[bool]
+
+
+class StateColumns(TypedDict):
+    """What an evaluation stores on the client row (lists filter and sort on these)."""
+
+    status: Status
+    status_since: datetime | None
+    signals: list[str]
+    tier: Tier | None
+    decision: Decision | None
+    value: Decimal
+    lifetime_revenue: Decimal
+    orders_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    cycle_days: float
+    cycle_source: CycleSource
+    expected_next_order_at: datetime | None
+    lost_count: int
+    last_lost_at: datetime | None
+    recovered_at: datetime | None
+    in_watch: bool
+    next_review_at: datetime | None
+    policy_version: int
+    evaluated_at: datetime
+
+
+STATE_COLUMNS: tuple[str, ...] = tuple(get_type_hints(StateColumns))
+ATTRIBUTE_FIELDS: tuple[str, ...] = (
+    "name",
+    "email",
+    "phone",
+    "market",
+    "manager_id",
+    "tags",
+    "advocate",
+    "problem_client",
+    "do_not_contact",
+    "attributes",
+)
+# What a write stores: the evaluated state, the attributes and the facts they were folded into.
+WRITE_COLUMNS: tuple[str, ...] = (*STATE_COLUMNS, *ATTRIBUTE_FIELDS, "attribute_times", "facts")
