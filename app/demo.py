@@ -9,68 +9,29 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from app.churn.engine import ClientState, evaluate
-from app.churn.facts import ClientFacts, EventRecord, summarize
+from app.churn.facts import ClientFacts
+from app.clients.service import facts_from_events
 from app.events.schemas import EnvelopeBase, event_adapter
+from app.kit.history import Event, History, days_ago
 from app.policy.schemas import Policy
 
-Event = dict[str, Any]
 
-
-class History:
-    """Builds one client's events; `days_ago` counts back from `now`."""
-
-    def __init__(self, client_id: str, now: datetime, client: dict[str, Any] | None = None):
-        self.client_id = client_id
-        self.now = now
-        self.events: list[Event] = []
-        self._client = client
-        self._n = 0
-
-    def add(self, kind: str, days_ago: float, data: dict[str, Any] | None = None) -> Event:
-        self._n += 1
-        event: Event = {
-            "id": f"{self.client_id}-{self._n}",
-            "type": kind,
-            "occurred_at": (self.now - timedelta(days=days_ago)).isoformat(),
-            "client_id": self.client_id,
-            "data": data or {},
-        }
-        if self._client is not None and self._n == 1:
-            event["client"] = self._client
-        self.events.append(event)
-        return event
-
-    def order(self, days_ago: float, amount: float | str, order_id: str | None = None) -> str:
-        order_id = order_id or f"{self.client_id}-o{self._n + 1}"
-        self.add("order.placed", days_ago, {"order_id": order_id, "amount": f"{float(amount):.2f}"})
-        return order_id
-
-    def orders(self, first_days_ago: float, every: float, count: int, amount: float) -> str:
-        last = ""
-        for k in range(count):
-            last = self.order(first_days_ago - k * every, amount)
-        return last
-
-    def contact(self, days_ago: float, outcome: str, **data: Any) -> None:
-        direction = data.pop("direction", "outbound")
-        channel = data.pop("channel", "call")
-        self.add(
-            "contact.logged",
-            days_ago,
-            {"channel": channel, "direction": direction, "outcome": outcome, **data},
-        )
+def spaced(first_days_ago: float, every: float, count: int) -> list[float]:
+    """`count` moments, `every` days apart, from `first_days_ago` towards now."""
+    return [first_days_ago - k * every for k in range(count)]
 
 
 def stories(now: datetime) -> dict[str, list[Event]]:
     """The README's three recovery plans: histories relative to `now`."""
+    clock = days_ago(now)
     # 1. A B2B tier-A distributor lost after a delivery failure.
     northwind = History(
         "northwind",
-        now,
+        clock,
         {
             "name": "Northwind Traders",
             "market": "b2b",
@@ -78,40 +39,31 @@ def stories(now: datetime) -> dict[str, list[Event]]:
             "email": "buy@northwind.example",
         },
     )
-    last = northwind.orders(first_days_ago=460, every=30, count=12, amount=4200)
-    northwind.add(
-        "feedback.received",
+    last = northwind.orders(*spaced(460, every=30, count=12), amount=4200)[-1]
+    northwind.feedback(
         128,
-        {
-            "feedback_id": "fb-9",
-            "kind": "complaint",
-            "order_id": last,
-            "amount_at_issue": "2500.00",
-            "reason_code": "delivery_failure",
-            "note": "pallets arrived a week late, two damaged",
-        },
+        "complaint",
+        feedback_id="fb-9",
+        order_id=last,
+        amount_at_issue="2500.00",
+        reason_code="delivery_failure",
+        note="pallets arrived a week late, two damaged",
     )
     northwind.contact(120, "reached", manager_id="m-7", note="promised a credit, never sent")
 
     # 2. A B2C shopper who lapsed: bought every six weeks, then stopped.
     ana = History(
-        "ana.k",
-        now,
-        {"name": "Ana K.", "market": "b2c", "email": "ana.k@mail.example"},
+        "ana.k", clock, {"name": "Ana K.", "market": "b2c", "email": "ana.k@mail.example"}
     )
-    ana.orders(first_days_ago=420, every=45, count=6, amount=45)
+    ana.orders(*spaced(420, every=45, count=6), amount=45)
     ana.contact(120, "opened", channel="email")
 
     # 3. A client lost twice: it came back once after a price dispute, then left again.
-    orbis = History(
-        "orbis",
-        now,
-        {"name": "Orbis Print", "market": "b2b", "manager_id": "m-3"},
-    )
-    orbis.orders(first_days_ago=700, every=20, count=6, amount=1500)
+    orbis = History("orbis", clock, {"name": "Orbis Print", "market": "b2b", "manager_id": "m-3"})
+    orbis.orders(*spaced(700, every=20, count=6), amount=1500)
     orbis.contact(560, "reached", reason_code="competitor_price", manager_id="m-3")
-    orbis.orders(first_days_ago=380, every=20, count=5, amount=1400)
-    orbis.add("request.lost", 280, {"request_id": "q-77", "reason_code": "competitor_price"})
+    orbis.orders(*spaced(380, every=20, count=5), amount=1400)
+    orbis.lose("q-77", 280, "competitor_price")
     return {"northwind": northwind.events, "ana.k": ana.events, "orbis": orbis.events}
 
 
@@ -142,6 +94,7 @@ REASONS = {
 
 def synthetic(count: int, now: datetime, seed: int) -> list[Event]:
     rng = random.Random(seed)
+    clock = days_ago(now)
     names, weights = zip(*ARCHETYPES, strict=True)
     events: list[Event] = []
     for i in range(count):
@@ -156,7 +109,7 @@ def synthetic(count: int, now: datetime, seed: int) -> list[Event]:
             "problem_client": rng.random() < 0.02,
             "do_not_contact": rng.random() < 0.02,
         }
-        history = History(f"{market}-{i:05d}", now, client)
+        history = History(f"{market}-{i:05d}", clock, client)
         archetype = rng.choices(names, weights)[0]
         cycle = rng.uniform(14, 60) if b2b else rng.uniform(25, 110)
         amount = rng.lognormvariate(7.5 if b2b else 4.0, 0.8)
@@ -188,9 +141,7 @@ def _play(
     span = rng.uniform(300, 700)
     if archetype == "prospect":
         for k in range(rng.randint(1, 4)):
-            history.add(
-                "request.created", rng.uniform(1, 60), {"request_id": f"r{k}", "channel": "quote"}
-            )
+            history.request(rng.uniform(1, 60), f"r{k}")
         return
     if archetype == "steady":
         _buy(history, rng, span, rng.uniform(0, cycle), cycle, amount)
@@ -202,7 +153,7 @@ def _play(
         if not history.events:
             # it stopped before its history began: keep it as a quote that never became an order,
             # so every generated client exists (drawing nothing from rng: the others stay the same)
-            history.add("request.created", span, {"request_id": "r0", "channel": "quote"})
+            history.request(span, "r0")
     elif archetype == "volume_drop":
         last = _buy(history, rng, span, cycle * 0.8, cycle, amount)
         history.order(last - cycle * 0.6, amount * 0.2)
@@ -213,33 +164,20 @@ def _play(
     elif archetype == "unconverted":
         last = _buy(history, rng, span, cycle * 0.9, cycle, amount)
         for k in range(3):
-            history.add(
-                "request.created",
-                max(last - 3 - 2 * k, 0.2),
-                {"request_id": f"q{k}", "channel": "quote"},
-            )
+            history.request(max(last - 3 - 2 * k, 0.2), f"q{k}")
             if k < 2:
-                history.add(
-                    "request.lost",
-                    max(last - 4 - 2 * k, 0.1),
-                    {"request_id": f"q{k}", "reason_code": "competitor_price"},
-                )
+                history.lose(f"q{k}", max(last - 4 - 2 * k, 0.1), "competitor_price")
     elif archetype == "complaint":
         last = _buy(history, rng, span, rng.uniform(0, 2 * cycle), cycle, amount)
-        history.add(
-            "feedback.received",
+        history.feedback(
             max(last - 1, 0.1),
-            {
-                "feedback_id": "fb1",
-                "kind": "complaint",
-                "reason_code": rng.choice(
-                    ["delivery_failure", "product_quality", "service_quality"]
-                ),
-                "amount_at_issue": f"{amount * 0.5:.2f}",
-            },
+            "complaint",
+            feedback_id="fb1",
+            reason_code=rng.choice(["delivery_failure", "product_quality", "service_quality"]),
+            amount_at_issue=f"{amount * 0.5:.2f}",
         )
         if rng.random() < 0.3:
-            history.add("feedback.resolved", max(last - 5, 0.05), {"feedback_id": "fb1"})
+            history.resolve("fb1", max(last - 5, 0.05))
     elif archetype == "recovered":
         gap_start = _buy(history, rng, span + 200, span, cycle, amount)
         back = gap_start - rng.uniform(3.5, 6) * cycle
@@ -251,11 +189,7 @@ def _play(
     elif archetype == "churned":
         last = _buy(history, rng, span, rng.uniform(5, 60), cycle, amount)
         group = rng.choice(list(REASONS))
-        history.add(
-            "client.churned",
-            max(last - rng.uniform(1, 10), 0.1),
-            {"reason_code": rng.choice(REASONS[group])},
-        )
+        history.churned(max(last - rng.uniform(1, 10), 0.1), rng.choice(REASONS[group]))
 
 
 @dataclass(frozen=True)
@@ -270,21 +204,14 @@ def evaluate_histories(
 ) -> dict[str, EvaluatedHistory]:
     """Each client's facts and state at `now`, with the pure core alone (tests use it to know
     the demo's population without a database)."""
-    by_client: dict[str, list[Event]] = {}
+    by_client: dict[str, list[tuple[Event, datetime]]] = {}
     for event in events:
-        by_client.setdefault(event["client_id"], []).append(event)
+        moment = datetime.fromisoformat(event["occurred_at"])
+        by_client.setdefault(event["client_id"], []).append((event, moment))
     out = {}
     for client_id, history in by_client.items():
-        facts = summarize(
-            (
-                EventRecord(
-                    e["id"], e["type"], datetime.fromisoformat(e["occurred_at"]), e["data"]
-                ),
-                (e.get("client") or {}).get("manager_id"),
-            )
-            for e in history
-        )
-        attributes = history[0].get("client") or {}
+        facts = facts_from_events(history)
+        attributes = history[0][0].get("client") or {}
         out[client_id] = EvaluatedHistory(attributes, facts, evaluate(facts, policy, now))
     return out
 
@@ -320,8 +247,7 @@ class DemoSummary:
 
 async def load_demo(url: str, clients: int, seed: int, now: datetime | None = None) -> DemoSummary:
     """Load the stories and `clients` synthetic clients, then refresh tiers and sweep."""
-    from sqlalchemy import text
-
+    from app.clients import repository as clients_repository
     from app.db import create_engine, create_sessionmaker
     from app.ingest.service import ingest
     from app.kit.time import utcnow
@@ -343,15 +269,7 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
         await jobs.refresh_population(sessionmaker, now)
         await jobs.sweep(sessionmaker, lambda: now)
         async with sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    text(
-                        "SELECT status, decision, count(*) FROM client"
-                        " WHERE client_id = ANY(:ids) GROUP BY 1, 2"
-                    ),
-                    {"ids": client_ids},
-                )
-            ).all()
+            rows = await clients_repository.count_by_status_and_decision(session, client_ids)
     finally:
         await engine.dispose()
     by_status: Counter[str] = Counter()

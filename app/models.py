@@ -3,7 +3,8 @@
 from app.auth.models import ApiKey
 from app.clients.models import Client, Erasure, StatusChange
 from app.events.models import ErasedEvent, Event
-from app.policy.models import PolicyRow, PopulationStats
+from app.policy.models import PolicyRow
+from app.population.models import PopulationStats
 
 __all__ = [
     "ApiKey",

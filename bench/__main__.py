@@ -1,3 +1,3 @@
-from bench.ingest import main
+from bench.registry import main
 
 main()

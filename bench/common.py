@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,9 +277,8 @@ def free_port() -> int:
 class Server:
     """`python -m uvicorn --factory TARGET` on a free 127.0.0.1 port, one worker, no access log."""
 
-    def __init__(self, target: str, env: dict[str, str], name: str, gc_mode: str = "") -> None:
+    def __init__(self, target: str, env: dict[str, str], name: str) -> None:
         self.target = target
-        self.gc_mode = gc_mode
         self.env = {**os.environ, **env}
         self.name = name
         self.port = free_port()
@@ -293,11 +292,10 @@ class Server:
         return self.process.pid if self.process else None
 
     async def start(self, wait_seconds: float = 30.0) -> None:
-        launcher = ["bench.uvicorn_gc", self.gc_mode] if self.gc_mode else ["uvicorn"]
         command = [
             sys.executable,
             "-m",
-            *launcher,
+            "uvicorn",
             "--factory",
             self.target,
             "--host",
@@ -328,6 +326,17 @@ class Server:
                     return
             await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready in {wait_seconds:.0f} s:\n{self.tail()}")
+
+    async def __aenter__(self) -> Server:
+        try:
+            await self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
 
     def tail(self, lines: int = 40) -> str:
         self.log.flush()
@@ -433,41 +442,6 @@ class RawHTTP:
         if close:
             self.close()
         return status, payload
-
-
-class RawPool:
-    """N RawHTTP connections handed out one per worker."""
-
-    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.headers = headers
-
-    def connection(self) -> RawHTTP:
-        return RawHTTP(LOCALHOST, self.port, self.headers)
-
-
-class HttpxConnection:
-    """The same interface over a shared httpx.AsyncClient (pool of N)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def connect(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, bytes]:
-        headers = {"content-type": content_type} if body is not None else None
-        response = await self.client.request(method, path, content=body, headers=headers)
-        return response.status_code, response.content
 
 
 # --- the closed-loop load runner ---------------------------------------------------------------
@@ -629,12 +603,6 @@ async def sequential_latency(
         result.latencies.append(t1 - t0)
     result.seconds = time.perf_counter() - start
     return result, last
-
-
-async def timed(coro: Awaitable[Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = await coro
-    return value, time.perf_counter() - start
 
 
 def dumps(value: Any) -> bytes:

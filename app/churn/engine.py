@@ -301,7 +301,7 @@ def evaluate(
     )
 
 
-def order_margin(order: OrderFact) -> Decimal | None:
+def _order_margin(order: OrderFact) -> Decimal | None:
     """The order's margin net of refunds (in proportion to the refunded share), if it has one."""
     if order.margin is None or not order.amount:
         return None
@@ -322,7 +322,7 @@ def _value_window(
         assert order.placed_at is not None
         if order.placed_at <= start:
             continue
-        own = order_margin(order)
+        own = _order_margin(order)
         if own is not None:
             counted += 1
             net += order.net

@@ -4,11 +4,12 @@ progress of a policy re-evaluation. Thin: parse, call the clients service, retur
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, Field
 
 from app.auth.dependencies import Admin, ClientsReader
 from app.clients import repository, service
+from app.clients.params import AsOf, ClientIdPath
 from app.clients.schemas import ClientPage, ClientRead, ErasureRead, Stats, TimelinePage
 from app.db import SessionDep
 from app.domain import DECISIONS, STATUSES, TIERS, Market, SignalCode
@@ -19,11 +20,6 @@ from app.policy.dependencies import SnapshotDep
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
-ClientIdPath = Annotated[str, Path(min_length=1, max_length=128, examples=["acme"])]
-AsOf = Annotated[
-    AwareDatetime | None,
-    Query(description="evaluate the client as it stood at this moment (events up to it)"),
-]
 Sort = Literal["value_desc", "last_order_desc", "overdue_desc"]
 
 

@@ -46,6 +46,9 @@ class Client(Base):
 
     # the fold of the client's events (app.churn.facts), so evaluation needs no event scan
     facts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # the fold version of `facts` (app.churn.facts.FACTS_VERSION when current); the worker's
+    # upgrade_facts re-folds older rows from their events. Never above the facts' own version.
+    facts_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     # evaluated state, refreshed on every write and by the sweeper; lists read these columns
     status: Mapped[str] = mapped_column(String(16))
@@ -78,6 +81,7 @@ class Client(Base):
             postgresql_where=text("next_review_at IS NOT NULL"),
         ),
         Index("ix_client_policy_version", "policy_version"),
+        Index("ix_client_facts_version", "facts_version"),  # the worker's upgrade_facts
         # lists: (filter, sort key, client_id) so keyset pages are index range scans
         Index(
             "ix_client_status_value",

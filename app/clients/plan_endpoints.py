@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import ClientsReader
 from app.clients import service
-from app.clients.endpoints import AsOf, ClientIdPath
+from app.clients.params import AsOf, ClientIdPath
 from app.db import SessionDep
 from app.kit.deps import Now
 from app.kit.problems import problem_responses

@@ -94,12 +94,6 @@ async def lock_stale_policy(
     return [dict(row) for row in (await session.execute(statement)).mappings()]
 
 
-async def lock_one(session: AsyncSession, client_id: str) -> dict[str, Any] | None:
-    statement = select(*ATTRIBUTE_COLUMNS).where(Client.client_id == client_id).with_for_update()
-    row = (await session.execute(statement)).mappings().first()
-    return dict(row) if row else None
-
-
 @functools.cache
 def _update_statement(columns: tuple[str, ...]) -> Any:
     table = _CLIENT
@@ -323,3 +317,38 @@ async def clients_behind(session: AsyncSession, version: int) -> int:
     """Clients last evaluated under an older policy version."""
     statement = select(func.count()).select_from(Client).where(Client.policy_version < version)
     return int(await session.scalar(statement) or 0)
+
+
+# --- facts versions: the worker's upgrade_facts ------------------------------------------------
+
+
+async def lock_old_facts(session: AsyncSession, version: int, limit: int) -> list[dict[str, Any]]:
+    """Clients whose stored facts are older than `version`, skipping rows another worker holds.
+    Their facts are left out: the caller re-folds them from the events."""
+    columns = [column for column in ATTRIBUTE_COLUMNS if column.key != "facts"]
+    statement = (
+        select(*columns)
+        .where(Client.facts_version < version)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(row) for row in (await session.execute(statement)).mappings()]
+
+
+async def clients_with_old_facts(session: AsyncSession, version: int) -> int:
+    """How many clients still hold facts older than `version` (an index range count)."""
+    statement = select(func.count()).select_from(Client).where(Client.facts_version < version)
+    return int(await session.scalar(statement) or 0)
+
+
+async def count_by_status_and_decision(
+    session: AsyncSession, client_ids: Sequence[str]
+) -> list[tuple[str, str | None, int]]:
+    """How many of `client_ids` are in each (status, decision): what `winback demo` reports.
+    One array parameter (`= any(...)`), so any number of ids fits in one statement."""
+    statement = (
+        select(Client.status, Client.decision, func.count())
+        .where(Client.client_id == func.any(bindparam("client_ids", list(client_ids))))
+        .group_by(Client.status, Client.decision)
+    )
+    return [(status, decision, int(n)) for status, decision, n in await session.execute(statement)]

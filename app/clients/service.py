@@ -73,7 +73,7 @@ def assess(
     policy = snapshot.policy
     state = evaluate(facts, policy, now, snapshot.market_cycle(row["market"]))
     tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
-    decision, _ = decide(profile_of(row, tier), state, facts, policy)
+    decision, _ = decide(profile_of(row, tier), state, facts, policy, now)
     columns: StateColumns = {
         "status": state.status,
         "status_since": state.status_since,
@@ -517,6 +517,25 @@ async def reevaluation_pending(session: AsyncSession, version: int) -> int:
 
 
 # --- the worker's re-evaluations and the one place state is written ----------------------------
+
+
+async def reevaluate_due(
+    session: AsyncSession, snapshot: Snapshot, now: datetime, limit: int
+) -> list[str]:
+    """One sweep batch: clients whose next_review_at has come (rows other workers hold are
+    skipped), re-evaluated at `now`. Returns their ids."""
+    rows = await repository.lock_due(session, now, limit)
+    await reevaluate(session, rows, snapshot, now)
+    return [row["client_id"] for row in rows]
+
+
+async def reevaluate_stale_policy(
+    session: AsyncSession, snapshot: Snapshot, now: datetime, limit: int
+) -> int:
+    """One batch of clients evaluated under an older policy version, brought to this one."""
+    rows = await repository.lock_stale_policy(session, snapshot.version, limit)
+    await reevaluate(session, rows, snapshot, now)
+    return len(rows)
 
 
 async def reevaluate(

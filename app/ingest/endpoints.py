@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.auth.dependencies import EventsWriter
 from app.clients import service as clients_service
-from app.clients.endpoints import ClientIdPath
+from app.clients.params import ClientIdPath
 from app.clients.schemas import ClientPatch, ClientRead
 from app.db import SessionDep
 from app.events.schemas import (

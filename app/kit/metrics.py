@@ -11,4 +11,11 @@ REQUESTS = Histogram(
 )
 SWEPT = Counter("winback_sweep_clients_total", "Clients re-evaluated by the sweeper")
 STATUS_CHANGES = Counter("winback_status_changes_total", "Status changes recorded", ["to"])
-DUE = Gauge("winback_clients_due", "Clients due for review at the last sweep")
+DUE = Gauge("winback_clients_due", "Clients that were due for review at the last sweep")
+FACTS_UPGRADED = Counter(
+    "winback_facts_upgraded_total", "Clients whose facts the worker re-folded from their events"
+)
+OLD_FACTS = Gauge(
+    "winback_clients_old_facts",
+    "Clients whose stored facts are older than the current version, as of the last upgrade batch",
+)

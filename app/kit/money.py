@@ -7,7 +7,3 @@ CENT = Decimal("0.01")
 
 def to_money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def money_str(value: Decimal) -> str:
-    return str(to_money(value))

@@ -1,13 +1,29 @@
 """Recovery plans (SPEC §6): pure — decision, diagnosis, owner, urgency, steps, offer, economics.
 
 `decide` is the cheap part the write path stores for list filters; `plan` is the whole plan the
-`recovery-plan` endpoint returns. Neither does I/O or reads the clock.
+`recovery-plan` endpoint returns. Neither does I/O or reads the clock. Both give their reasons as
+`DecisionReason`s: a code from `DECISION_REASON_CODES` beside the sentence.
 """
 
 from app.domain import DECISIONS, Decision
 from app.plans.decision import decide
 from app.plans.plan import plan
 from app.plans.profile import ClientProfile
-from app.plans.schemas import RecoveryPlan
+from app.plans.schemas import (
+    DECISION_REASON_CODES,
+    DecisionReason,
+    DecisionReasonCode,
+    RecoveryPlan,
+)
 
-__all__ = ["DECISIONS", "ClientProfile", "Decision", "RecoveryPlan", "decide", "plan"]
+__all__ = [
+    "DECISIONS",
+    "DECISION_REASON_CODES",
+    "ClientProfile",
+    "Decision",
+    "DecisionReason",
+    "DecisionReasonCode",
+    "RecoveryPlan",
+    "decide",
+    "plan",
+]

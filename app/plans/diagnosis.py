@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from app.churn.engine import SCORED_FEEDBACK, ClientState, Signal
+from app.churn.engine import ClientState, Dissatisfaction, Signal
 from app.churn.facts import ClientFacts, FeedbackFact, ReasonRecord
+from app.kit.time import days_between
 from app.plans.profile import ClientProfile
 from app.plans.schemas import Diagnosis, DiagnosisGroup, DiagnosisSource
 from app.policy.schemas import Policy, ReasonGroup
@@ -60,7 +61,7 @@ class _Inference:
 
 
 def whole_days(earlier: datetime, later: datetime) -> int:
-    return max(int((later - earlier).total_seconds() // 86400), 0)
+    return max(int(days_between(earlier, later)), 0)
 
 
 def recorded_reasons(state: ClientState, facts: ClientFacts, policy: Policy) -> list[ReasonRecord]:
@@ -149,7 +150,7 @@ def diagnose(
 
     evidence = [_recorded_text(r, now) for r in recorded]
     for signal in state.signals:
-        evidence.extend(_signal_texts(signal, state, facts, policy, now))
+        evidence.extend(_signal_texts(signal, state, policy, now))
 
     group: DiagnosisGroup
     source: DiagnosisSource
@@ -206,9 +207,7 @@ def _recorded_text(reason: ReasonRecord, now: datetime) -> str:
     return f"{reason.code} recorded {whole_days(reason.at, now)} days ago in {where}"
 
 
-def _signal_texts(
-    signal: Signal, state: ClientState, facts: ClientFacts, policy: Policy, now: datetime
-) -> list[str]:
+def _signal_texts(signal: Signal, state: ClientState, policy: Policy, now: datetime) -> list[str]:
     detail = signal.detail
     if signal.code == "lapsed":
         return [
@@ -234,40 +233,21 @@ def _signal_texts(
             f"(volume_drop_ratio {policy.volume_drop_ratio:g})"
         ]
     if signal.code == "dissatisfied":
-        return _feedback_texts(state, facts, policy, now)
+        items = sorted(state.dissatisfaction, key=lambda d: (d.received_at, d.feedback_id))
+        return [_dissatisfaction_text(item, policy, now) for item in items]
     return [signal.code]
 
 
-def _feedback_texts(
-    state: ClientState, facts: ClientFacts, policy: Policy, now: datetime
-) -> list[str]:
-    """The feedback behind the engine's `dissatisfied` signal, with its age in days."""
-    texts = []
-    items = sorted(
-        (f for f in facts.feedback.values() if f.received_at is not None and f.received_at <= now),
-        key=lambda f: (f.received_at, f.feedback_id),
+def _dissatisfaction_text(item: Dissatisfaction, policy: Policy, now: datetime) -> str:
+    """The engine's evidence for `dissatisfied`, one feedback item, with its age in days."""
+    age = whole_days(item.received_at, now)
+    if item.cause == "open_complaint":
+        return f"complaint {item.feedback_id} unresolved {age} days"
+    if item.cause == "watch_complaint":
+        return f"complaint {item.feedback_id} {age} days ago, during the recovery watch"
+    assert item.score is not None
+    return (
+        f"{item.kind} {item.feedback_id} scored {item.score:g} of 10 {age} days ago "
+        f"(low_score {policy.low_score:g}, feedback_window_days "
+        f"{policy.feedback_window_days:g})"
     )
-    for item in items:
-        assert item.received_at is not None
-        age = whole_days(item.received_at, now)
-        if item.open_complaint:
-            texts.append(f"complaint {item.feedback_id} unresolved {age} days")
-        elif (
-            item.kind == "complaint"
-            and state.in_watch
-            and state.recovered_at is not None
-            and item.received_at >= state.recovered_at
-        ):
-            texts.append(f"complaint {item.feedback_id} {age} days ago, during the recovery watch")
-        elif (
-            item.kind in SCORED_FEEDBACK
-            and item.score is not None
-            and item.score <= policy.low_score
-            and now < item.received_at + timedelta(days=policy.feedback_window_days)
-        ):
-            texts.append(
-                f"{item.kind} {item.feedback_id} scored {item.score:g} of 10 {age} days ago "
-                f"(low_score {policy.low_score:g}, feedback_window_days "
-                f"{policy.feedback_window_days:g})"
-            )
-    return texts

@@ -12,21 +12,22 @@ client not lost yet gets the first band; `p_return_prospect` without orders — 
 client was lost before (a loss before the current one).
 
 `margin_rate` is the client's own margin share when its orders in the value window carry a
-margin, else `policy.margin_rate`; with `value_basis: margin` the value is already a margin, so
-the rate is 1.
+margin (the engine's `ClientState.window_margin`), else `policy.margin_rate`; with `value_basis:
+margin` the value is already a margin, so the rate is 1.
+
+Each figure comes with its reason (code and text) for the plan's `decision_reasons`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from app.churn.engine import ClientState
-from app.churn.facts import ClientFacts
 from app.kit.money import to_money
-from app.plans.decision import cycles_since_lost, money_text
-from app.plans.schemas import Economics
+from app.plans.decision import cycles_since_lost, money_text, reason
+from app.plans.schemas import DecisionReason, Economics
 from app.policy.schemas import Policy
 
 RATE_PLACES = Decimal("0.0001")
@@ -49,7 +50,7 @@ class Figures:
     p_return: Decimal
     expected_value: Decimal
     max_spend: Decimal
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[DecisionReason] = field(default_factory=list)
 
     def schema(self) -> Economics:
         return Economics(
@@ -61,11 +62,13 @@ class Figures:
         )
 
 
-def p_return(state: ClientState, human_factor: bool, policy: Policy) -> tuple[Decimal, list[str]]:
+def p_return(
+    state: ClientState, human_factor: bool, policy: Policy, now: datetime
+) -> tuple[Decimal, list[str]]:
     if state.orders_count == 0:
         p = dec(policy.p_return_prospect)
         return p, [f"p_return {rate_text(p)}: no order yet (p_return_prospect)"]
-    lapse = cycles_since_lost(state)
+    lapse = cycles_since_lost(state, now)
     p = dec(policy.p_return_bands[0].p_return)
     texts = [f"p_return {rate_text(p)}: not lost (first of p_return_bands)"]
     if lapse is not None:
@@ -101,50 +104,40 @@ def p_return(state: ClientState, human_factor: bool, policy: Policy) -> tuple[De
     return p.normalize(), texts
 
 
-def margin_rate(state: ClientState, facts: ClientFacts, policy: Policy) -> tuple[Decimal, str]:
+def margin_rate(state: ClientState, policy: Policy) -> tuple[Decimal, str]:
     if policy.value_basis == "margin":
         return Decimal(1), "margin_rate 1: the value is a margin already (value_basis margin)"
-    if state.last_order_at is not None:
-        start = state.last_order_at - timedelta(days=policy.value_window_days)
-        net = margin = Decimal(0)
-        counted = 0
-        for order in facts.orders.values():
-            if (
-                order.counts
-                and order.placed_at is not None
-                and order.placed_at > start
-                and order.margin is not None
-                and order.amount > 0
-            ):
-                net += order.net
-                margin += order.margin * order.net / order.amount
-                counted += 1
-        if counted and net > 0:
-            rate = min(max(margin / net, Decimal(0)), Decimal(1)).quantize(RATE_PLACES)
-            return rate, (
-                f"margin_rate {rate_text(rate)}: the client's own margin on {counted} orders "
-                f"in the last {policy.value_window_days:g} days"
-            )
+    window = state.window_margin
+    if window.orders and window.net > 0:
+        rate = min(max(window.margin / window.net, Decimal(0)), Decimal(1)).quantize(RATE_PLACES)
+        return rate, (
+            f"margin_rate {rate_text(rate)}: the client's own margin on {window.orders} orders "
+            f"in the last {policy.value_window_days:g} days"
+        )
     rate = dec(policy.margin_rate)
     return rate, f"margin_rate {rate_text(rate)} (policy margin_rate)"
 
 
-def economics(
-    state: ClientState, facts: ClientFacts, human_factor: bool, policy: Policy
-) -> Figures:
-    p, p_texts = p_return(state, human_factor, policy)
-    rate, rate_line = margin_rate(state, facts, policy)
+def economics(state: ClientState, human_factor: bool, policy: Policy, now: datetime) -> Figures:
+    p, p_texts = p_return(state, human_factor, policy, now)
+    rate, rate_line = margin_rate(state, policy)
     value = state.value
     expected = to_money(p * value * rate)
     ratio = dec(policy.max_spend_ratio)
     max_spend = to_money(expected * ratio)
     reasons = [
-        " ".join(p_texts),
-        rate_line,
-        f"expected value {money_text(expected)} = p_return {rate_text(p)} {TIMES} value "
-        f"{money_text(value)} {TIMES} margin_rate {rate_text(rate)}",
-        f"max spend {money_text(max_spend)} = expected value {TIMES} max_spend_ratio "
-        f"{rate_text(ratio)}",
+        reason("p_return", " ".join(p_texts)),
+        reason("margin_rate", rate_line),
+        reason(
+            "expected_value",
+            f"expected value {money_text(expected)} = p_return {rate_text(p)} {TIMES} value "
+            f"{money_text(value)} {TIMES} margin_rate {rate_text(rate)}",
+        ),
+        reason(
+            "max_spend",
+            f"max spend {money_text(max_spend)} = expected value {TIMES} max_spend_ratio "
+            f"{rate_text(ratio)}",
+        ),
     ]
     return Figures(
         value=value,

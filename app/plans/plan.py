@@ -41,22 +41,22 @@ def plan(
     policy: Policy,
     now: datetime,
 ) -> RecoveryPlan:
-    decision, reasons = decide(profile, state, facts, policy)
+    decision, reasons = decide(profile, state, facts, policy, now)
     finding = diagnose(profile, state, facts, policy, now)
-    figures = economics(state, facts, finding.diagnosis.human_factor, policy)
+    figures = economics(state, finding.diagnosis.human_factor, policy, now)
     acting = decision == "retain" or decision in WIN_BACK_DECISIONS
 
     urgency: Urgency = "low"
     if acting:
-        urgency, urgency_line = assess_urgency(state, finding, policy, now)
-        reasons = [*reasons, urgency_line]
+        urgency, urgency_reason = assess_urgency(state, finding, policy, now)
+        reasons = [*reasons, urgency_reason]
     if decision != "no_action":
         reasons = [*reasons, *figures.reasons]
 
     exit_interview = decision in WIN_BACK_DECISIONS and finding.diagnosis.group == "unknown"
     owner = assign_owner(profile, state, facts, finding, exit_interview)
     offer = build_offer(profile, state, facts, finding, figures, decision, policy)
-    steps = build_steps(profile, state, finding, decision, owner.role, offer, policy)
+    steps = build_steps(profile, state, finding, decision, owner.role, offer, policy, now)
     return RecoveryPlan(
         client_id=profile.client_id,
         as_of=now,

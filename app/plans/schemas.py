@@ -297,9 +297,9 @@ class RecoveryPlan(BaseModel):
 
 
 __all__ = [
+    "DECISION_REASON_CODES",
     "AfterReturn",
     "Channel",
-    "DECISION_REASON_CODES",
     "Decision",
     "DecisionReason",
     "DecisionReasonCode",

@@ -27,6 +27,7 @@ b2b_meeting_after_days, b2b_event_after_days, b2b_retention_gap_days).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.churn.engine import ClientState
 from app.domain import WIN_BACK_DECISIONS, Market
@@ -73,11 +74,12 @@ def build_steps(
     role: OwnerRole,
     offer: Offer | None,
     policy: Policy,
+    now: datetime,
 ) -> list[Step]:
     if decision in WIN_BACK_DECISIONS:
         exit_interview = finding.diagnosis.group == "unknown"
         if profile.market == "b2b":
-            return _b2b_win_back(profile, state, finding, role, exit_interview, policy)
+            return _b2b_win_back(profile, state, finding, role, exit_interview, policy, now)
         return _b2c_win_back(role, exit_interview, policy)
     if decision == "retain":
         return _retention(profile, state, finding, role, offer, policy)
@@ -102,6 +104,7 @@ def _b2b_win_back(
     role: OwnerRole,
     exit_interview: bool,
     policy: Policy,
+    now: datetime,
 ) -> list[Step]:
     tier_a = profile.tier == "A"
     if exit_interview:
@@ -128,7 +131,7 @@ def _b2b_win_back(
             + (" and a gift (tier A)" if tier_a else ""),
         )
     )
-    lapse = cycles_since_lost(state) or 0.0
+    lapse = cycles_since_lost(state, now) or 0.0
     meeting_why = None
     if tier_a:
         meeting_why = "tier A"

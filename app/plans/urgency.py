@@ -13,13 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.churn.engine import ClientState
+from app.kit.time import days_between
+from app.plans.decision import reason
 from app.plans.diagnosis import Finding
-from app.plans.schemas import Urgency
+from app.plans.schemas import DecisionReason, Urgency
 from app.policy.schemas import Policy
 
 
 def _days(earlier: datetime, later: datetime) -> float:
-    return max((later - earlier).total_seconds() / 86400, 0.0)
+    return max(days_between(earlier, later), 0.0)
 
 
 def lapse_moment(state: ClientState) -> datetime | None:
@@ -30,6 +32,13 @@ def lapse_moment(state: ClientState) -> datetime | None:
 
 
 def assess_urgency(
+    state: ClientState, finding: Finding, policy: Policy, now: datetime
+) -> tuple[Urgency, DecisionReason]:
+    urgency, text = _urgency(state, finding, policy, now)
+    return urgency, reason("urgency", text)
+
+
+def _urgency(
     state: ClientState, finding: Finding, policy: Policy, now: datetime
 ) -> tuple[Urgency, str]:
     cycle = state.cycle_days

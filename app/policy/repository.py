@@ -1,20 +1,16 @@
-"""SQL for the policy row and the population figures."""
+"""SQL for the policy row."""
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.policy.models import PolicyRow, PopulationStats
-from app.tiers import Thresholds
+from app.policy.models import PolicyRow
 
 
-async def load(session: AsyncSession) -> tuple[PolicyRow | None, PopulationStats | None]:
-    policy = await session.get(PolicyRow, 1)
-    stats = await session.get(PopulationStats, 1)
-    return policy, stats
+async def load(session: AsyncSession) -> PolicyRow | None:
+    return await session.get(PolicyRow, 1)
 
 
 async def save_policy(
@@ -34,25 +30,3 @@ async def save_policy(
         },
     ).returning(PolicyRow.version)
     return int((await session.execute(upsert)).scalar_one())
-
-
-async def save_population(
-    session: AsyncSession,
-    tier_rankings: Mapping[str, Thresholds],
-    clients_with_orders: int,
-    market_cycles: dict[str, Any],
-    now: datetime,
-) -> None:
-    values = {
-        "tier_thresholds": {
-            ranking: {"a_min": str(cut.a_min), "b_min": str(cut.b_min)}
-            for ranking, cut in tier_rankings.items()
-        },
-        "clients_with_orders": clients_with_orders,
-        "market_cycles": market_cycles,
-        "refreshed_at": now,
-    }
-    statement = insert(PopulationStats).values(id=1, **values)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[PopulationStats.id], set_=values)
-    )

@@ -3,13 +3,13 @@
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.policy import repository
 from app.policy.schemas import DEFAULT_POLICY, Policy
+from app.population import service as population
 from app.tiers import ALL_MARKETS, Thresholds, thresholds_for
 
 
@@ -38,17 +38,10 @@ class Snapshot:
 
 
 async def load_snapshot(session: AsyncSession) -> Snapshot:
-    row, stats = await repository.load(session)
+    row = await repository.load(session)
     policy = Policy.model_validate(row.body) if row else DEFAULT_POLICY
-    rankings: dict[str, Thresholds] = {}
-    cycles: dict[str, float] = {}
-    if stats is not None:
-        for ranking, cut in (stats.tier_thresholds or {}).items():
-            rankings[ranking] = Thresholds(Decimal(cut["a_min"]), Decimal(cut["b_min"]))
-        for market, figures in (stats.market_cycles or {}).items():
-            if figures.get("clients", 0) >= policy.market_cycle_min_clients:
-                cycles[market] = float(figures["median_cycle_days"])
-    return Snapshot(policy, row.version if row else 0, rankings, cycles)
+    figures = await population.load(session, policy.market_cycle_min_clients)
+    return Snapshot(policy, row.version if row else 0, figures.tier_rankings, figures.market_cycles)
 
 
 class SnapshotCache:

@@ -3,6 +3,8 @@
 - sweep: clients whose next_review_at has come, in batches, FOR UPDATE SKIP LOCKED, so several
   workers share the work and none processes a client twice.
 - reevaluate_policy: clients evaluated under an older policy version, the same way.
+- upgrade_facts: clients whose stored facts are older than FACTS_VERSION, re-folded from their
+  events (the truth) and re-evaluated, the same way.
 - refresh_population: tier cut points and market cycles, set-based, under an advisory lock.
 """
 
@@ -10,21 +12,18 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.churn.facts import FACTS_VERSION, to_json
 from app.clients import repository as clients_repository
-from app.clients.service import reevaluate
+from app.clients import service as clients_service
+from app.clients.service import facts_from_events, reevaluate
+from app.events import repository as events_repository
 from app.kit import metrics
-from app.policy import repository as policy_repository
 from app.policy.service import load_snapshot
-from app.tiers import repository as tiers_repository
+from app.population import service as population
 
 log = logging.getLogger("winback.worker")
-
-REFRESH_LOCK = 7_302_120
-# A market's cycle must move this much before clients that borrow it are re-assessed.
-MARKET_CYCLE_TOLERANCE_DAYS = 0.5
 
 
 async def sweep(
@@ -40,13 +39,13 @@ async def sweep(
         async with sessionmaker() as session, session.begin():
             snapshot = await load_snapshot(session)
             moment = now()
-            rows = await clients_repository.lock_due(session, moment, batch_size)
-            if not rows:
+            swept = await clients_service.reevaluate_due(session, snapshot, moment, batch_size)
+            if not swept:
                 break
-            await reevaluate(session, rows, snapshot, moment)
-        processed.extend(row["client_id"] for row in rows)
-        metrics.SWEPT.inc(len(rows))
+        processed.extend(swept)
+        metrics.SWEPT.inc(len(swept))
         batches += 1
+    metrics.DUE.set(len(processed))
     return processed
 
 
@@ -60,41 +59,77 @@ async def reevaluate_policy(
     while True:
         async with sessionmaker() as session, session.begin():
             snapshot = await load_snapshot(session)
-            rows = await clients_repository.lock_stale_policy(session, snapshot.version, batch_size)
-            if not rows:
+            done = await clients_service.reevaluate_stale_policy(
+                session, snapshot, now(), batch_size
+            )
+            if not done:
                 return total
+        total += done
+
+
+async def upgrade_facts(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    now: Callable[[], datetime],
+    batch_size: int = 100,
+) -> int:
+    """Re-fold every client whose stored facts are older than FACTS_VERSION from its events, store
+    the facts and their version, and re-evaluate it; returns how many this worker upgraded.
+
+    A batch reads every event of its clients, hence a smaller batch than the sweep's. Each round
+    of the loop calls it; with nothing to upgrade it costs two index probes."""
+    total = 0
+    left: int | None = None
+    while True:
+        async with sessionmaker() as session, session.begin():
+            rows = await clients_repository.lock_old_facts(session, FACTS_VERSION, batch_size)
+            if not rows:
+                # other workers may still hold some: count them rather than assume none
+                left = await clients_repository.clients_with_old_facts(session, FACTS_VERSION)
+                metrics.OLD_FACTS.set(left)
+                return total
+            if left is None:  # counted once per run, then counted down, for the progress line
+                left = await clients_repository.clients_with_old_facts(session, FACTS_VERSION)
+            snapshot = await load_snapshot(session)
+            history = await events_repository.bodies_for_clients(
+                session, [row["client_id"] for row in rows]
+            )
+            upgraded = []
+            for row in rows:
+                facts = facts_from_events(history[row["client_id"]])
+                row["facts"] = to_json(facts)
+                upgraded.append(
+                    {
+                        "client_id": row["client_id"],
+                        "facts": row["facts"],
+                        "facts_version": facts.version,
+                    }
+                )
+            await clients_repository.update_many(session, ("facts", "facts_version"), upgraded)
+            # `reevaluate` evaluates the rows from the facts they now hold
             await reevaluate(session, rows, snapshot, now())
         total += len(rows)
+        left = max(left - len(rows), 0)
+        metrics.FACTS_UPGRADED.inc(len(rows))
+        metrics.OLD_FACTS.set(left)
+        log.info(
+            "facts upgraded to version %s: %s clients in this batch, %s in this run, about %s left",
+            FACTS_VERSION,
+            len(rows),
+            total,
+            left,
+        )
 
 
 async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> bool:
-    """Recompute tier thresholds and market cycles; mark clients they move as due.
+    """Recompute tier cut points and market cycles; mark clients they move as due.
 
     Returns False when another worker holds the refresh."""
     async with sessionmaker() as session, session.begin():
-        got = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({REFRESH_LOCK})"))
-        if not got:
-            return False
-        snapshot = await load_snapshot(session)
-        policy = snapshot.policy
-        rankings = await tiers_repository.cut_points(
-            session, policy.tier_cutoffs, policy.tier_scope
+        policy = (await load_snapshot(session)).policy
+        moved = await population.refresh(
+            session, policy.tier_cutoffs, policy.tier_scope, policy.market_cycle_min_clients, now
         )
-        cycles = await tiers_repository.market_cycles(session)
-        count = await tiers_repository.clients_with_orders(session)
-        await policy_repository.save_population(session, rankings, count, cycles, now)
-        moved = 0
-        for ranking, thresholds in rankings.items():
-            moved += await tiers_repository.mark_tier_moves(session, ranking, thresholds, now)
-        minimum = snapshot.policy.market_cycle_min_clients
-        for market, figures in cycles.items():
-            old = snapshot.market_cycle(market)
-            new = figures["median_cycle_days"] if figures["clients"] >= minimum else None
-            if (old is None) != (new is None) or (
-                old is not None
-                and new is not None
-                and abs(old - new) >= MARKET_CYCLE_TOLERANCE_DAYS
-            ):
-                moved += await tiers_repository.mark_market_moves(session, market, now)
-        log.info("population refreshed: %s clients with orders, %s marked due", count, moved)
-        return True
+    if moved is None:
+        return False
+    log.info("population refreshed: %s clients marked due", moved)
+    return True

@@ -19,6 +19,8 @@ async def run_once(
 ) -> None:
     if refresh:
         await jobs.refresh_population(sessionmaker, utcnow())
+    # facts first: the clients it upgrades are re-evaluated under the current policy on the way
+    await jobs.upgrade_facts(sessionmaker, utcnow)
     await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)
     await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size)
 

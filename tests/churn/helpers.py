@@ -5,12 +5,15 @@ Days are counted from T0 (2025-01-01T00:00:00Z); every moment is a fixed, UTC-aw
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.churn.engine import ClientState, evaluate
 from app.churn.facts import ClientFacts, EventRecord, summarize
+from app.clients.service import manager_change, record_of
+from app.kit.history import History as SyntheticHistory
 from app.policy.schemas import Policy
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -29,16 +32,28 @@ def around(moment: datetime) -> tuple[datetime, datetime, datetime, datetime]:
 
 
 class History:
-    """A client's events, in the order they were written (not necessarily time order)."""
+    """A client's events, in the order they were written (not necessarily time order).
+
+    The events are built by the shared builder (`app.kit.history.History`, days counted from T0;
+    ids evt-1, o-2, ... from one counter): `order`, `orders`, `cancel`, `refund`, `request`,
+    `convert`, `lose`, `contact`, `feedback`, `resolve`, `churned` and `updated` are its methods.
+    They become records the way the service reads stored events (`record_of`, `manager_change`).
+    """
 
     def __init__(self) -> None:
-        self.events: list[EventRecord] = []
-        self.managers: dict[str, str | None] = {}
-        self._ids = 0
+        counter = itertools.count(1)
+        self.written = SyntheticHistory(
+            "acme", at, ids=lambda prefix: f"{prefix or 'evt'}-{next(counter)}"
+        )
 
-    def _next(self, prefix: str) -> str:
-        self._ids += 1
-        return f"{prefix}{self._ids}"
+    def __getattr__(self, name: str) -> Any:
+        if name == "written":  # not built yet (copy, pickle)
+            raise AttributeError(name)
+        return getattr(self.written, name)
+
+    @property
+    def events(self) -> list[EventRecord]:
+        return [event for event, _ in self.pairs()]
 
     def add(
         self,
@@ -49,104 +64,21 @@ class History:
         **data: Any,
     ) -> EventRecord:
         """Record an event; `upsert_manager` is the `client.manager_id` its envelope carries."""
-        event = EventRecord(event_id or self._next("evt-"), type_, when, data)
-        self.events.append(event)
-        self.managers[event.id] = upsert_manager
-        return event
-
-    # --- orders --------------------------------------------------------------------------------
-    def order(
-        self, day: float, amount: str = "100", order_id: str | None = None, **extra: Any
-    ) -> str:
-        order_id = order_id or self._next("o-")
-        self.add("order.placed", at(day), order_id=order_id, amount=amount, **extra)
-        return order_id
+        client = None if upsert_manager is None else {"manager_id": upsert_manager}
+        body = self.written.event(type_, when, data, event_id=event_id, client=client)
+        return record_of(body, when)
 
     def order_at(
         self, when: datetime, amount: str = "100", order_id: str | None = None, **extra: Any
     ) -> str:
-        order_id = order_id or self._next("o-")
-        self.add("order.placed", when, order_id=order_id, amount=amount, **extra)
-        return order_id
-
-    def orders(self, *day_list: float, amount: str = "100") -> list[str]:
-        return [self.order(day, amount) for day in day_list]
-
-    def cancel(self, order_id: str, day: float) -> None:
-        self.add("order.cancelled", at(day), order_id=order_id)
-
-    def refund(self, order_id: str, day: float, amount: str) -> None:
-        self.add("order.refunded", at(day), order_id=order_id, amount=amount)
-
-    # --- requests ------------------------------------------------------------------------------
-    def request(self, day: float, request_id: str | None = None, channel: str = "quote") -> str:
-        request_id = request_id or self._next("rq-")
-        self.add("request.created", at(day), request_id=request_id, channel=channel)
-        return request_id
-
-    def convert(self, request_id: str, day: float, order_id: str | None = None) -> None:
-        data: dict[str, Any] = {"request_id": request_id}
-        if order_id is not None:
-            data["order_id"] = order_id
-        self.add("request.converted", at(day), **data)
-
-    def lose(self, request_id: str, day: float, reason_code: str | None = None) -> None:
-        data: dict[str, Any] = {"request_id": request_id}
-        if reason_code is not None:
-            data["reason_code"] = reason_code
-        self.add("request.lost", at(day), **data)
-
-    # --- contacts and feedback -----------------------------------------------------------------
-    def contact(
-        self,
-        day: float,
-        outcome: str = "no_answer",
-        direction: str = "outbound",
-        channel: str = "call",
-        **extra: Any,
-    ) -> None:
-        self.add(
-            "contact.logged",
-            at(day),
-            channel=channel,
-            direction=direction,
-            outcome=outcome,
-            **extra,
-        )
-
-    def feedback(
-        self,
-        day: float,
-        kind: str = "complaint",
-        score: float | None = None,
-        feedback_id: str | None = None,
-        **extra: Any,
-    ) -> str:
-        feedback_id = feedback_id or self._next("fb-")
-        data: dict[str, Any] = {"feedback_id": feedback_id, "kind": kind, **extra}
-        if score is not None:
-            data["score"] = score
-        self.add("feedback.received", at(day), **data)
-        return feedback_id
-
-    def resolve(self, feedback_id: str, day: float) -> None:
-        self.add("feedback.resolved", at(day), feedback_id=feedback_id)
-
-    def churned(self, day: float, reason_code: str | None = None) -> None:
-        data: dict[str, Any] = {}
-        if reason_code is not None:
-            data["reason_code"] = reason_code
-        self.add("client.churned", at(day), **data)
-
-    def updated(self, day: float, manager_id: str | None = None) -> None:
-        self.add("client.updated", at(day), upsert_manager=manager_id)
+        return self.written.order(when, amount, order_id, **extra)
 
     # --- folding and evaluating ----------------------------------------------------------------
     def pairs(self, until: datetime | None = None) -> list[tuple[EventRecord, str | None]]:
         return [
-            (event, self.managers[event.id])
-            for event in self.events
-            if until is None or event.occurred_at <= until
+            (record_of(body, when), manager_change(body))
+            for body, when in self.written.timeline()
+            if until is None or when <= until
         ]
 
     def facts(self, until: datetime | None = None) -> ClientFacts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.churn.engine import Dissatisfaction
 from app.policy.schemas import Policy
 
 from .helpers import TICK, History, around, at, codes, has, signal
@@ -437,6 +438,37 @@ def test_several_reasons_are_listed_and_since_is_the_earliest() -> None:
         f"review {survey} scored 2",
         f"complaint {complaint} unresolved",
     ]
+
+
+def test_dissatisfied_evidence_is_on_the_state_and_the_detail_is_written_from_it() -> None:
+    """One rule: the engine lists each feedback item behind `dissatisfied` with its cause; the
+    signal's detail (and the planner's evidence) are written from that list."""
+    history = monthly()
+    review = history.feedback(61, "review", score=2)
+    history.feedback(62, "survey", score=9)  # not low
+    complaint = history.feedback(65, "complaint")
+    fixed = history.feedback(63, "complaint")
+    history.resolve(fixed, 64)  # resolved, not in a watch
+    state = history.state(66)
+    assert state.dissatisfaction == (
+        Dissatisfaction(review, "review", at(61), "low_score", 2),
+        Dissatisfaction(complaint, "complaint", at(65), "open_complaint"),
+    )
+    found = signal(state, "dissatisfied")
+    assert found.detail["reasons"] == [d.text for d in state.dissatisfaction]
+    assert found.since == state.dissatisfaction[0].received_at
+
+
+def test_dissatisfied_evidence_follows_the_rule_over_time() -> None:
+    history = monthly()
+    history.feedback(61, "survey", score=3)  # low until day 151
+    assert history.state(at(61) - TICK).dissatisfaction == ()
+    assert [d.cause for d in history.state(150).dissatisfaction] == ["low_score"]
+    assert history.state(151).dissatisfaction == ()
+    assert not has(history.state(151), "dissatisfied")
+    ahead = history.state(60.5, as_of=False)  # the survey is dated ahead of this clock
+    assert ahead.dissatisfaction == ()
+    assert ahead.next_review_at == at(61)
 
 
 def test_dissatisfied_is_independent_of_orders() -> None:

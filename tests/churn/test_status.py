@@ -223,6 +223,7 @@ def test_any_complaint_during_the_watch_is_a_signal() -> None:
     found = signal(state, "dissatisfied")
     assert found.since == at(65)
     assert found.detail == {"reasons": [f"complaint {fb} during the watch"]}
+    assert [(d.feedback_id, d.cause) for d in state.dissatisfaction] == [(fb, "watch_complaint")]
     assert state.open_complaints == 0
     assert history.state(at(240) - TICK).status == "at_risk"
     after = history.state(240)

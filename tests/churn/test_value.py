@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from app.churn.engine import WindowMargin
 from app.policy.schemas import Policy
 
 from .helpers import History, at
@@ -174,3 +175,21 @@ def test_the_policy_value_window(window: float, expected: str) -> None:
     history.order(20, "10")  # 10 days before the last
     history.order(30, "100")
     assert history.state(31, Policy(value_window_days=window)).value == Decimal(expected)
+
+
+def test_the_margin_of_the_value_window_is_on_the_state() -> None:
+    """The one value window: the planner's margin rate reads these figures, not the orders."""
+    history = History()
+    history.order(0, "100", margin="30")  # outside the window ending at day 400
+    half = history.order(300, "200", margin="50")
+    history.refund(half, 301, "100")  # half refunded: half the margin
+    history.order(350, "100")  # no margin
+    history.order(360, "0", margin="0")  # no amount: no margin share
+    history.order(400, "100", margin="20")
+    state = history.state(401)
+    assert state.window_margin == WindowMargin(orders=2, net=Decimal("200"), margin=Decimal("45"))
+    assert state.value == Decimal("300")
+    margin_based = history.state(401, MARGIN)
+    assert margin_based.window_margin == state.window_margin
+    assert margin_based.value == Decimal("145")  # 25 + 100 (no margin: net) + 0 + 20
+    assert History().state(1).window_margin == WindowMargin()

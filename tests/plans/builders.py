@@ -1,35 +1,34 @@
-"""Client histories for plan tests: events by day number, folded with the real `summarize`."""
+"""Client histories for plan tests: events by day number (from the churn tests' T0), folded the
+way the service folds stored events (`facts_from_events`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.churn.engine import ClientState, evaluate
-from app.churn.facts import ClientFacts, EventRecord, summarize
+from app.churn.facts import ClientFacts
+from app.clients.service import facts_from_events
+from app.kit.history import History as SyntheticHistory
 from app.plans import ClientProfile, RecoveryPlan, plan
 from app.policy.schemas import Policy
+from tests.churn.helpers import at
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
 POLICY = Policy()
 
 
-def at(day: float) -> datetime:
-    return T0 + timedelta(days=day)
-
-
 class History:
-    """A client's events. `regular()` gives five orders 30 days apart (days 0..120): cycle 30,
-    at risk from day 165, lost at day 210."""
+    """A client's events, chained. `regular()` gives five orders 30 days apart (days 0..120):
+    cycle 30, at risk from day 165, lost at day 210. Built by the shared builder
+    (`app.kit.history.History`, days from T0, event ids e0, e1, ...)."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[EventRecord, str | None]] = []
+        self.written = SyntheticHistory("acme", at, ids=lambda _: f"e{len(self.written.events)}")
 
     def add(
         self, kind: str, day: float, data: dict[str, Any], manager: str | None = None
     ) -> History:
-        event = EventRecord(f"e{len(self.events)}", kind, at(day), data)
-        self.events.append((event, manager))
+        client = None if manager is None else {"manager_id": manager}
+        self.written.event(kind, day, data, client=client)
         return self
 
     def order(
@@ -58,29 +57,23 @@ class History:
         amount_at_issue: str | None = None,
         reason: str | None = None,
     ) -> History:
-        data: dict[str, Any] = {"feedback_id": feedback_id, "kind": "complaint"}
-        if order_id:
-            data["order_id"] = order_id
-        if amount_at_issue:
-            data["amount_at_issue"] = amount_at_issue
-        if reason:
-            data["reason_code"] = reason
-        return self.add("feedback.received", day, data)
+        given = {"order_id": order_id, "amount_at_issue": amount_at_issue, "reason_code": reason}
+        extra = {key: value for key, value in given.items() if value}
+        self.written.feedback(day, "complaint", feedback_id=feedback_id, **extra)
+        return self
 
     def resolve(self, day: float, feedback_id: str = "fb-9") -> History:
-        return self.add("feedback.resolved", day, {"feedback_id": feedback_id})
+        self.written.resolve(feedback_id, day)
+        return self
 
     def survey(self, day: float, score: float, feedback_id: str = "sv-1") -> History:
-        return self.add(
-            "feedback.received", day, {"feedback_id": feedback_id, "kind": "survey", "score": score}
-        )
+        self.written.feedback(day, "survey", score, feedback_id)
+        return self
 
     def request_lost(self, day: float, request_id: str, reason: str | None = None) -> History:
-        self.add("request.created", day, {"request_id": request_id, "channel": "quote"})
-        data: dict[str, Any] = {"request_id": request_id}
-        if reason:
-            data["reason_code"] = reason
-        return self.add("request.lost", day, data)
+        self.written.request(day, request_id)
+        self.written.lose(request_id, day, reason or None)
+        return self
 
     def contact(
         self,
@@ -90,21 +83,21 @@ class History:
         manager_id: str | None = None,
         direction: str = "outbound",
     ) -> History:
-        data: dict[str, Any] = {"channel": "call", "direction": direction, "outcome": outcome}
-        if reason:
-            data["reason_code"] = reason
-        if manager_id:
-            data["manager_id"] = manager_id
-        return self.add("contact.logged", day, data)
+        given = {"reason_code": reason, "manager_id": manager_id}
+        extra = {key: value for key, value in given.items() if value}
+        self.written.contact(day, outcome, direction, **extra)
+        return self
 
     def churned(self, day: float, reason: str | None = None) -> History:
-        return self.add("client.churned", day, {"reason_code": reason} if reason else {})
+        self.written.churned(day, reason or None)
+        return self
 
     def manager(self, day: float, manager_id: str) -> History:
-        return self.add("client.updated", day, {}, manager_id)
+        self.written.updated(day, manager_id)
+        return self
 
     def facts(self) -> ClientFacts:
-        return summarize(self.events)
+        return facts_from_events(self.written.timeline())
 
 
 def situation(

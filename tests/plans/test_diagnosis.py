@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from app.plans.diagnosis import diagnose
 from app.policy.schemas import Policy
 
-from .builders import History, make_plan
+from .builders import POLICY, History, at, make_plan, situation
 
 LOST_DAY = 240
 
@@ -101,6 +104,31 @@ def test_low_score_is_inferred_company() -> None:
     assert diagnosis.evidence == [
         "survey sv-1 scored 4 of 10 5 days ago (low_score 6, feedback_window_days 90)"
     ]
+
+
+def test_a_complaint_during_the_recovery_watch_is_evidence() -> None:
+    # lost at 210, back at 250: in the watch; a complaint resolved at once still counts
+    history = History().regular().order(250).complaint(255).resolve(256)
+    diagnosis = make_plan(history, 260, tier="A").diagnosis
+    assert diagnosis.group == "company"
+    assert diagnosis.evidence == ["complaint fb-9 5 days ago, during the recovery watch"]
+
+
+def test_the_dissatisfied_evidence_is_the_engines() -> None:
+    """One definition of `dissatisfied`: the diagnosis writes out the feedback the engine found
+    (`state.dissatisfaction`), in time order, and applies no rule of its own to the feedback."""
+    history = History().regular().complaint(124, "fb-1").survey(121, 4, "sv-1")
+    history.survey(122, 9, "sv-2").complaint(123, "fb-2").resolve(125, "fb-2")
+    client, state, facts = situation(history, 130, tier="A")
+    assert [d.feedback_id for d in state.dissatisfaction] == ["sv-1", "fb-1"]
+    evidence = diagnose(client, state, facts, POLICY, at(130)).diagnosis.evidence
+    assert evidence == [
+        "survey sv-1 scored 4 of 10 9 days ago (low_score 6, feedback_window_days 90)",
+        "complaint fb-1 unresolved 6 days",
+    ]
+    only_the_complaint = replace(state, dissatisfaction=state.dissatisfaction[1:])
+    evidence = diagnose(client, only_the_complaint, facts, POLICY, at(130)).diagnosis.evidence
+    assert evidence == ["complaint fb-1 unresolved 6 days"]
 
 
 def test_requests_not_converting_is_inferred_competitor_price() -> None:

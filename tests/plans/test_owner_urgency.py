@@ -60,7 +60,7 @@ def test_retention_without_human_factor_excludes_nobody() -> None:
 def test_urgency_bands_by_cycles_since_the_loss(day: float, urgency: str, reason: str) -> None:
     plan = make_plan(History().regular(), day, tier="A")
     assert plan.urgency == urgency
-    assert reason in plan.decision_reasons
+    assert reason in [r.text for r in plan.decision_reasons]
 
 
 def test_urgency_bands_follow_the_policy() -> None:
@@ -83,7 +83,7 @@ def test_a_fresh_problem_makes_an_old_loss_urgent() -> None:
     plan = make_plan(history, 500, tier="A")
     assert plan.urgency == "high"
     assert "urgency high: latest problem 20 days ago ≤ urgency_high_days 30" in (
-        plan.decision_reasons
+        r.text for r in plan.decision_reasons
     )
 
 
@@ -93,5 +93,5 @@ def test_lapsed_at_risk_client_counts_from_the_lapse() -> None:
     assert plan.status == "at_risk"
     assert plan.urgency == "high"
     assert "urgency high: lapsed 35 days ago, 1.2 cycles ≤ urgency_high_cycles 2" in (
-        plan.decision_reasons
+        r.text for r in plan.decision_reasons
     )

@@ -13,8 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.demo import DEMO_CLIENTS, DEMO_SEED, evaluate_histories, stories, synthetic
-from app.policy import repository as policy_repository
 from app.policy.schemas import Policy
+from app.population import repository as population_repository
 from app.tiers import Thresholds, cut_points_by_ranking
 from tests.conftest import NOW, ROOT
 
@@ -40,7 +40,7 @@ def demo_population() -> dict[str, Thresholds]:
 
 async def load_stories(api: AsyncClient, headers: Headers, session: AsyncSession) -> None:
     # Tier cut points as the worker stores them after `winback demo`.
-    await policy_repository.save_population(session, demo_population(), 3, {}, NOW)
+    await population_repository.save(session, demo_population(), 3, {}, NOW)
     events = [e for story in stories(NOW).values() for e in story]
     response = await api.post("/v1/events/batch", json=events, headers=headers["writer"])
     assert response.json()["rejected"] == 0, response.text
@@ -88,7 +88,10 @@ async def test_the_three_stories_take_three_decisions(
     assert {s["channel"] for s in ana["steps"]} >= {"email"}
     orbis = await get_plan(api, headers, "orbis")
     assert orbis["decision"] == "let_go"
-    assert any("lost 2 times" in r or "lost twice" in r for r in orbis["decision_reasons"]), orbis
+    assert any(
+        "lost 2 times" in r["text"] or "lost twice" in r["text"] for r in orbis["decision_reasons"]
+    ), orbis
+    assert orbis["decision_reasons"][0]["code"] == "max_losses"
 
 
 async def test_plan_as_of_a_past_moment(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 
-from app.plans import RecoveryPlan
-from app.plans.schemas import Economics, Offer
+import pytest
+from pydantic import ValidationError
+
+from app.plans import DECISION_REASON_CODES, DecisionReason, RecoveryPlan
+from app.plans.schemas import DECISION_REASON_MEANINGS, Economics, Offer
 from app.policy.schemas import Policy
 
 from .builders import History, make_plan
@@ -57,6 +60,21 @@ def test_json_has_exactly_the_spec_fields() -> None:
         "max_spend",
     }
     assert set(body["after_return"]) == {"watch_days", "review_every_days"}
+    assert all(set(r) == {"code", "text"} for r in body["decision_reasons"])
+    assert body["decision_reasons"][:2] == [
+        {"code": "tier_a", "text": "tier A (value 50,000.00)"},
+        {"code": "lapse", "text": "lost 30 days ago: 1.0 cycles of 30 days"},
+    ]
+
+
+def test_decision_reason_codes_are_a_documented_closed_set() -> None:
+    code = DecisionReason.model_json_schema()["properties"]["code"]
+    assert code["enum"] == list(DECISION_REASON_CODES)
+    assert list(DECISION_REASON_MEANINGS) == list(DECISION_REASON_CODES)
+    for name in DECISION_REASON_CODES:
+        assert f"`{name}`: " in code["description"], name
+    with pytest.raises(ValidationError):
+        DecisionReason.model_validate({"code": "lost_twice", "text": "lost twice"})
 
 
 def test_money_is_a_two_place_decimal_string() -> None:
@@ -71,7 +89,7 @@ def test_money_is_a_two_place_decimal_string() -> None:
 
 
 def test_openapi_examples_are_valid() -> None:
-    for model in (RecoveryPlan, Economics, Offer):
+    for model in (RecoveryPlan, Economics, Offer, DecisionReason):
         schema = model.model_json_schema()
         assert schema["examples"], model
         for example in schema["examples"]:
@@ -93,7 +111,7 @@ def test_rule_numbers_come_from_the_policy_and_are_shown() -> None:
     )
     history = History().regular("10000.00").complaint(150, order_id="o-120", amount_at_issue="100")
     plan = make_plan(history, 240, policy, tier="B")
-    text = " | ".join(plan.decision_reasons + [s.goal for s in plan.steps])
+    text = " | ".join([r.text for r in plan.decision_reasons] + [s.goal for s in plan.steps])
     for needle in (
         "max_spend_ratio 0.25",
         "margin_rate 0.35",

@@ -1,13 +1,19 @@
-"""Set-based refresh of tier cut points and market cycles (SPEC §5), run by the worker."""
+"""SQL for the population figures: set-based tier cut points and market cycles (SPEC §5),
+the stored row, and the lock that keeps one refresh at a time."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.population.models import PopulationStats
 from app.tiers import ALL_MARKETS, Thresholds, TierScope
+
+REFRESH_LOCK = 7_302_120  # pg advisory lock key: one population refresh at a time
 
 # One pass over clients with value, per ranking (each market, or all clients together when
 # :ranking_all is set): the value at which the running share first reaches each cutoff.
@@ -40,18 +46,21 @@ MARKET_CYCLES = text(
     FROM client WHERE cycle_source = 'own' GROUP BY market
     """
 )
+# tiers.assign in SQL, over a `value` column and :a_min / :b_min (tests/population compares them)
+TIER_CASE = (
+    "CASE WHEN value > 0 AND value >= :a_min THEN 'A' "
+    "WHEN value > 0 AND value >= :b_min THEN 'B' ELSE 'C' END"
+)
 # Clients of one ranking whose tier the new thresholds change: due now, so the sweeper
 # re-assesses them (tier and the plan decision that depends on it) through the one assessment
-# code path. The CASE is tiers.assign in SQL (tests/worker compare the two).
+# code path.
 TIER_MOVES = text(
     """
     UPDATE client SET next_review_at = :now
     WHERE orders_count > 0
       AND (CAST(:market AS text) IS NULL OR market = CAST(:market AS text))
-      AND tier IS DISTINCT FROM (CASE WHEN value > 0 AND value >= :a_min THEN 'A'
-                                      WHEN value > 0 AND value >= :b_min THEN 'B'
-                                      ELSE 'C' END)
-    """
+      AND tier IS DISTINCT FROM ({TIER_CASE})
+    """.replace("{TIER_CASE}", TIER_CASE)
 )
 MARKET_MOVES = text(
     "UPDATE client SET next_review_at = :now WHERE market = :market AND cycle_source <> 'own'"
@@ -101,3 +110,37 @@ async def mark_tier_moves(
 async def mark_market_moves(session: AsyncSession, market: str, now: datetime) -> int:
     result = await session.execute(MARKET_MOVES, {"now": now, "market": market})
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def try_refresh_lock(session: AsyncSession) -> bool:
+    """Take the refresh lock for this transaction, or say another worker holds it."""
+    got = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK}
+    )
+    return bool(got)
+
+
+async def load(session: AsyncSession) -> PopulationStats | None:
+    return await session.get(PopulationStats, 1)
+
+
+async def save(
+    session: AsyncSession,
+    tier_rankings: Mapping[str, Thresholds],
+    clients_with_orders: int,
+    market_cycles: dict[str, Any],
+    now: datetime,
+) -> None:
+    values = {
+        "tier_thresholds": {
+            ranking: {"a_min": str(cut.a_min), "b_min": str(cut.b_min)}
+            for ranking, cut in tier_rankings.items()
+        },
+        "clients_with_orders": clients_with_orders,
+        "market_cycles": market_cycles,
+        "refreshed_at": now,
+    }
+    statement = insert(PopulationStats).values(id=1, **values)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=[PopulationStats.id], set_=values)
+    )

@@ -1,0 +1,467 @@
+"""The SPEC §13 scenarios, each one registered function (run with `python -m bench`).
+
+Each server is its own uvicorn subprocess (one worker, no access log) on a free 127.0.0.1 port;
+the load generator is the bench process, an asyncio closed loop over raw HTTP/1.1 keep-alive
+connections. Generator, server and PostgreSQL share the machine's cores; every load row carries
+the CPU each used. (c) to (f) share one winback server whose database is populated first
+(`--clients` whole histories through /v1/events/batch, then the tier refresh and a sweep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+import secrets
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from app.kit.time import utcnow
+from bench import common
+from bench.common import BadResponse, LoadResult, RawHTTP, Server, closed_loop, dumps
+from bench.registry import Bench, Row, Target, log, option, scenario
+from bench.workload import Workload, client_id
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+BENCH_DB = "winback_bench"
+REF_DB = "winback_bench_ref"
+
+option("--connections", type=int, default=32, help="connections for single events (a, b, c)")
+option("--batch-connections", type=int, default=4, help="connections for batches (setup, d)")
+option(
+    "--batch-prebuild-rate",
+    type=float,
+    default=25_000,
+    quick=2_000,
+    help="events/s worth of batches to pre-build for (d)",
+)
+option("--populate-timeout", type=float, default=300.0, help="seconds for the population load")
+option(
+    "--populate-servers",
+    type=int,
+    default=2,
+    help="winback processes sharing the population load (setup only)",
+)
+option("--list-seconds", type=float, default=4.0, quick=1.0, help="per list query (e, g)")
+option("--list-requests", type=int, default=400, quick=100, help="per list query at most")
+option("--sweep-repeats", type=int, default=3, quick=1, help="sweeps with 1 %% due (f)")
+option(
+    "--sweep-all-budget",
+    type=float,
+    default=60.0,
+    quick=20.0,
+    help="seconds for the all-due sweep (f) before estimating the rest",
+)
+
+LIST_QUERIES = [
+    ("status=at_risk&sort=value_desc", "at-risk by value (the headline list)"),
+    ("status=lost&sort=value_desc", "lost by value (win-back list)"),
+    ("status=at_risk&sort=overdue_desc", "at-risk, most overdue first"),
+    ("status=active&sort=last_order_desc", "active, latest order first"),
+    ("tier=A&sort=value_desc", "tier A by value"),
+    ("status=at_risk&tier=A&sort=value_desc", "at-risk tier A"),
+    ("status=at_risk&manager_id=m-07&sort=value_desc", "one manager's at-risk"),
+    ("signal=unresponsive&sort=value_desc", "signal=unresponsive"),
+    ("status=lost&market=b2c&sort=overdue_desc", "lost b2c, overdue first"),
+    ("status=at_risk,lost&min_value=1000&sort=value_desc", "at-risk+lost, value>=1000"),
+    ("sort=last_order_desc", "everyone, latest order first"),
+    ("sort=overdue_desc", "everyone, most overdue first"),
+]
+
+
+def load_row(
+    key: str,
+    what: str,
+    result: LoadResult,
+    unit: str,
+    *,
+    reference: str | None = None,
+    target: Target | None = None,
+    note: str = "",
+) -> Row:
+    """A row for a load measurement: rate, latency percentiles, CPU split, errors."""
+    if result.errors:
+        note += ("; " if note else "") + f"{result.errors} errors, first: {result.first_error}"
+    return Row(
+        key,
+        what,
+        result.ups,
+        unit,
+        reference=reference,
+        target=target,
+        p50=result.pct(50),
+        p99=result.pct(99),
+        cpu=result.cpu,
+        note=note,
+    )
+
+
+async def single_events(
+    bench: Bench,
+    key: str,
+    server: Server,
+    workload: Workload,
+    headers: dict[str, str] | None = None,
+) -> LoadResult:
+    """Wait for a quiet machine, then `--connections` closed loops of single events."""
+    args = bench.args
+    await bench.settle(f"({key})")
+    connections = [RawHTTP(common.LOCALHOST, server.port, headers) for _ in range(args.connections)]
+
+    def make() -> tuple[str, str, bytes | None, int]:
+        return "POST", "/v1/events", dumps(workload.live_event()), 1
+
+    with bench.profiled(server.pid, f"{key}-single", args.warmup + args.duration):
+        return await closed_loop(
+            connections, make, common.expect_status(201), args.duration, args.warmup, server.pid
+        )
+
+
+# --- the references ----------------------------------------------------------------------------
+
+
+@scenario("a", "reference: FastAPI + winback's EventIn validation only, 201 (web-layer bound)")
+async def validate_only(bench: Bench) -> list[Row]:
+    async with Server("bench.reference_apps:create_validate_app", {}, "validate") as server:
+        workload = Workload(bench.tag + "a", bench.args.clients)
+        result = await single_events(bench, "a", server, workload)
+    return [load_row("a", "validate only (web bound)", result, "events/s")]
+
+
+@scenario("b", "reference: FastAPI + asyncpg, insert event + upsert aggregate (database bound)")
+async def minimal_ingest(bench: Bench) -> list[Row]:
+    from bench.reference_apps import REF_SCHEMA
+
+    args = bench.args
+    url = await common.recreate_database(args.database_url, REF_DB)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(REF_SCHEMA)
+            # the same existing clients as winback's population: updates and inserts both occur
+            await conn.execute(
+                "INSERT INTO ref_client (client_id, orders_count, revenue, last_order_at) "
+                "SELECT 'c' || lpad(g::text, 7, '0'), 4, 1000, now() - interval '30 days' "
+                "FROM generate_series(0, $1 - 1) g",
+                args.clients,
+            )
+            await conn.execute("VACUUM ANALYZE ref_client")
+        finally:
+            await conn.close()
+        env = {"BENCH_REF_DATABASE_URL": url}
+        async with Server("bench.reference_apps:create_ingest_app", env, "ref-ingest") as server:
+            workload = Workload(bench.tag + "b", args.clients)
+            result = await single_events(bench, "b", server, workload)
+    finally:
+        if not args.keep_databases:
+            await common.drop_database(args.database_url, REF_DB)
+    return [load_row("b", "minimal txn ingest (db bound)", result, "events/s")]
+
+
+# --- winback, populated --------------------------------------------------------------------------
+
+
+@dataclass
+class Winback:
+    server: Server
+    url: str
+    headers: dict[str, str]
+    clients: int
+
+
+async def winback(bench: Bench) -> Winback:
+    return await bench.shared("winback", populated_winback)
+
+
+@contextlib.asynccontextmanager
+async def populated_winback(bench: Bench) -> AsyncIterator[Winback]:
+    """A migrated database, the population loaded through /v1/events/batch, tiers refreshed and
+    swept; one winback server on it (--populate-servers more only while loading)."""
+    from app.migrate import upgrade
+
+    args = bench.args
+    url = await common.recreate_database(args.database_url, BENCH_DB)
+    admin_key = "bench-" + secrets.token_urlsafe(24)
+    env = {"WINBACK_DATABASE_URL": url, "WINBACK_RUN_WORKER": "false"}
+    env["WINBACK_ADMIN_KEY"] = admin_key
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    server = Server("app.main:create_app", env, "winback")
+    try:
+        log(f"winback: database {BENCH_DB}, migrating")
+        await upgrade(url)
+        await server.start()
+        async with contextlib.AsyncExitStack() as helpers:
+            extra = [
+                await helpers.enter_async_context(Server("app.main:create_app", env, f"load-{i}"))
+                for i in range(1, args.populate_servers)
+            ]
+            clients = await populate(bench, [server, *extra], headers)
+        await refresh(bench, url)
+        yield Winback(server, url, headers, clients)
+        if server.process and server.process.poll() is not None:
+            bench.note(f"winback server died:\n{server.tail()}")
+    except Exception:
+        print(f"winback server log tail:\n{server.tail()}", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        if not args.keep_databases:
+            await common.drop_database(args.database_url, BENCH_DB)
+
+
+async def populate(bench: Bench, servers: list[Server], headers: dict[str, str]) -> int:
+    """Whole client histories through /v1/events/batch, `--batch-connections` at a time."""
+    args = bench.args
+    log(f"populating {args.clients:,} clients ({len(servers)} server process(es))")
+    workload = Workload(bench.tag + "p", args.clients, seed=3)
+    batches = workload.population_batches(args.clients, utcnow())
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + args.populate_timeout
+    progress = [time.monotonic()]
+
+    async def worker(port: int) -> None:
+        conn = RawHTTP(common.LOCALHOST, port, headers)
+        try:
+            for events, clients in batches:  # one generator shared by the workers
+                status, payload = await conn.request("POST", "/v1/events/batch", dumps(events))
+                if status != 200:
+                    raise BadResponse(status, payload[:500])
+                answer = json.loads(payload)
+                counts.update({k: answer[k] for k in ("accepted", "duplicates", "rejected")})
+                counts.update(batches=1, clients=clients)
+                if answer["errors"] and not counts["errors_shown"]:
+                    counts["errors_shown"] = 1
+                    print(f"  batch error sample: {answer['errors'][0]}", flush=True)
+                if time.monotonic() - progress[0] > 15:
+                    progress[0] = time.monotonic()
+                    log(f"    ... {counts['clients']:,} clients, {counts['accepted']:,} events")
+                if time.monotonic() > deadline:
+                    return
+        finally:
+            conn.close()
+
+    start = [common.cpu_sample(s.pid) for s in servers]
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(worker(servers[i % len(servers)].port) for i in range(args.batch_connections))
+    )
+    seconds = time.perf_counter() - started
+    ends = [common.cpu_sample(s.pid) for s in servers]
+    splits = [common.cpu_split(a, b) for a, b in zip(start, ends, strict=True)]
+    cpu = dict(splits[0], server=sum(split["server"] for split in splits))
+    cpu["other"] = max(0.0, cpu["other"] - sum(split["server"] for split in splits[1:]))
+    note = (
+        f"{counts['clients']:,} clients, {counts['accepted']:,} events, {counts['batches']:,} "
+        f"batches in {seconds:.1f} s; {len(servers)} winback process(es), "
+        f"{args.batch_connections} connections; batches built on the fly"
+    )
+    what = "population load, batch (setup)"
+    bench.add(Row("d'", what, counts["accepted"] / seconds, "events/s", cpu=cpu, note=note))
+    if counts["rejected"] or counts["duplicates"]:
+        bench.note(f"population: {counts['rejected']} rejected, {counts['duplicates']} duplicates")
+    if counts["clients"] < args.clients:
+        bench.note(f"population stopped at {counts['clients']:,} clients (--populate-timeout)")
+    return counts["clients"]
+
+
+async def refresh(bench: Bench, url: str) -> None:
+    """VACUUM ANALYZE (what autovacuum would do), refresh_population and the sweep it causes."""
+    from app.worker.jobs import refresh_population, sweep
+
+    async with database(url) as (conn, sessionmaker):
+        await conn.execute("VACUUM ANALYZE client")
+        await conn.execute("VACUUM ANALYZE event")
+        log("refresh_population + sweep (tiers, market cycles)")
+        started = time.perf_counter()
+        await refresh_population(sessionmaker, utcnow())
+        refreshed = time.perf_counter() - started
+        started = time.perf_counter()
+        swept = len(await sweep(sessionmaker, utcnow, batch_size=500))
+        seconds = time.perf_counter() - started
+        await conn.execute("VACUUM ANALYZE client")
+        statuses = await conn.fetch(
+            "SELECT status, count(*) FROM client GROUP BY 1 ORDER BY 2 DESC"
+        )
+        tiers = await conn.fetch(
+            "SELECT coalesce(tier, '-'), count(*) FROM client GROUP BY 1 ORDER BY 1"
+        )
+    note = (
+        f"refresh_population {refreshed:.2f} s; the sweep it triggered: {swept:,} clients in "
+        f"{seconds:.2f} s = {swept / seconds if seconds else 0:,.0f} clients/s"
+    )
+    what = f"first sweep after refresh_population ({swept:,} due)"
+    bench.add(Row("f0", what, seconds, "s", note=note))
+    bench.note(
+        "population after the first sweep: statuses "
+        + ", ".join(f"{status} {n:,}" for status, n in statuses)
+        + "; tiers "
+        + ", ".join(f"{tier} {n:,}" for tier, n in tiers)
+    )
+
+
+@contextlib.asynccontextmanager
+async def database(
+    url: str,
+) -> AsyncIterator[tuple[asyncpg.Connection, async_sessionmaker[AsyncSession]]]:
+    """A raw connection (for the bench's own SQL) and the app's sessionmaker (for its jobs)."""
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(url, pool_size=2, max_overflow=0)
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn, create_sessionmaker(engine)
+    finally:
+        await conn.close()
+        await engine.dispose()
+
+
+# --- winback scenarios -------------------------------------------------------------------------
+
+
+@scenario("c", "winback POST /v1/events (single events)")
+async def single_event(bench: Bench) -> list[Row]:
+    app = await winback(bench)
+    workload = Workload(bench.tag + "c", app.clients, seed=5)
+    result = await single_events(bench, "c", app.server, workload, app.headers)
+    target = Target(min_ratio=0.7, max_p99_ms=50)
+    note = f"{bench.args.connections} connections"
+    what = "winback POST /v1/events"
+    return [load_row("c", what, result, "events/s", reference="b", target=target, note=note)]
+
+
+@scenario("d", "winback POST /v1/events/batch, 1,000-event batches (live mix)")
+async def batch(bench: Bench) -> list[Row]:
+    args, app = bench.args, await winback(bench)
+    workload = Workload(bench.tag + "d", app.clients, seed=9)
+    await bench.settle("(d)")
+    # pre-built, so that the generator's CPU goes to the server during the window
+    needed = int((args.duration + args.warmup) * args.batch_prebuild_rate / 1000)
+    count = needed + args.batch_connections
+    prebuilt = iter([dumps(workload.live_batch(1000)) for _ in range(count)])
+
+    def make() -> tuple[str, str, bytes | None, int]:
+        body = next(prebuilt, None) or dumps(workload.live_batch(1000))  # on the fly: gen CPU
+        return "POST", "/v1/events/batch", body, 1000
+
+    def check(status: int, payload: bytes, units: int) -> int:
+        answer = json.loads(payload) if status == 200 else {}
+        if status != 200 or answer["rejected"]:
+            raise BadResponse(status, payload[:300])
+        return int(answer["accepted"])
+
+    port, pid = app.server.port, app.server.pid
+    connections = [
+        RawHTTP(common.LOCALHOST, port, app.headers) for _ in range(args.batch_connections)
+    ]
+    with bench.profiled(pid, "d-batch", args.warmup + args.duration):
+        result = await closed_loop(connections, make, check, args.duration, args.warmup, pid)
+    note = f"{result.requests} batches, {args.batch_connections} connections, latency per batch"
+    target = Target(min_value=20_000)
+    what = "winback POST /v1/events/batch"
+    return [load_row("d", what, result, "events/s", target=target, note=note)]
+
+
+@scenario("e", "winback GET /v1/clients first page (100), filters x sorts, one connection")
+async def lists(bench: Bench) -> list[Row]:
+    args, app = bench.args, await winback(bench)
+    await bench.settle("(e)")
+    rows = []
+    conn = RawHTTP(common.LOCALHOST, app.server.port, app.headers)
+    seconds = max(2.0, args.list_seconds)
+    try:
+        with bench.profiled(app.server.pid, "e-lists", len(LIST_QUERIES) * seconds):
+            for query, label in LIST_QUERIES:
+                paths = itertools.repeat(f"/v1/clients?{query}&limit=100")  # the same first page
+                result, last = await common.sequential_latency(
+                    conn, paths, seconds, args.list_requests
+                )
+                items = len(json.loads(last).get("items", [])) if result.requests else 0
+                note = f"{label}; {result.requests} requests, {items} items on the page"
+                target = Target(max_p99_ms=20)
+                rows.append(
+                    load_row("e", f"list {query}", result, "req/s", target=target, note=note)
+                )
+    finally:
+        conn.close()
+    return rows
+
+
+@scenario("g", "winback GET /v1/clients/{id}/recovery-plan, random clients, one connection")
+async def recovery_plan(bench: Bench) -> list[Row]:
+    args, app = bench.args, await winback(bench)
+    await bench.settle("(g)")
+    rng = random.Random(11)
+
+    def paths() -> Iterator[str]:
+        while True:
+            yield f"/v1/clients/{client_id(rng.randrange(app.clients))}/recovery-plan"
+
+    conn = RawHTTP(common.LOCALHOST, app.server.port, app.headers)
+    try:
+        seconds = max(2.0, args.list_seconds * 3)
+        result, _ = await common.sequential_latency(conn, paths(), seconds, args.list_requests * 2)
+    finally:
+        conn.close()
+    note = f"{result.requests} requests, latency of the 200s"
+    target = Target(max_p99_ms=20)
+    return [load_row("g", "recovery plan", result, "req/s", target=target, note=note)]
+
+
+@scenario("f", "winback sweep, in-process: 1 % of clients due, then all due")
+async def sweep_due(bench: Bench) -> list[Row]:
+    from app.worker.jobs import sweep
+
+    args, app = bench.args, await winback(bench)
+    await bench.settle("(f)")
+    mark_due = "UPDATE client SET next_review_at = now() - interval '1 minute'"
+    async with database(app.url) as (conn, sessionmaker):
+        total = await conn.fetchval("SELECT count(*) FROM client")
+        one_pct = max(1, total // 100)
+        times, processed = [], []
+        for _ in range(args.sweep_repeats):
+            await sweep(sessionmaker, utcnow, batch_size=500)  # whatever is due by itself
+            sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
+            await conn.execute(f"{mark_due} WHERE client_id IN ({sample})", one_pct)
+            started = time.perf_counter()
+            processed.append(len(await sweep(sessionmaker, utcnow, batch_size=500)))
+            times.append(time.perf_counter() - started)
+        median = sorted(times)[len(times) // 2]
+        scale = 1_000_000 / total
+
+        await sweep(sessionmaker, utcnow, batch_size=500)
+        await conn.execute(mark_due)
+        due = await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()")
+        started = time.perf_counter()
+        swept = 0
+        while time.perf_counter() - started < args.sweep_all_budget:
+            chunk = await sweep(sessionmaker, utcnow, batch_size=500, max_batches=4)
+            swept += len(chunk)
+            if len(chunk) < 2000:
+                break
+        seconds = time.perf_counter() - started
+    rate = swept / seconds if seconds else 0.0
+    all_due = seconds if swept >= due else due / rate
+    per_client = median / max(1, processed[0]) * 1000
+    runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
+    runs += f"; {per_client:.2f} ms/client"
+    estimated = "" if swept >= due else ", estimated from the rate"
+    return [
+        Row("f", f"sweep 1 % due ({one_pct:,} of {total:,}), median", median, "s", note=runs),
+        Row("f", "sweep 1 % of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
+        Row(
+            "f", f"sweep all due ({due:,}){estimated}", all_due, "s", note=f"{rate:,.0f} clients/s"
+        ),
+        Row(
+            "f", "sweep all of 1M (EXTRAPOLATED)", all_due * scale, "s", target=Target(max_value=30)
+        ),
+    ]
