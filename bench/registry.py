@@ -70,7 +70,7 @@ class Target:
         if self.min_ratio is not None and row.ratio is None:
             return "-"
         checks = [
-            self.min_ratio is None or (row.ratio or 0.0) >= self.min_ratio,
+            self.min_ratio is None or (row.ratio is not None and row.ratio >= self.min_ratio),
             self.min_value is None or row.value >= self.min_value,
             self.max_value is None or row.value <= self.max_value,
             # a p99 of nan (nothing answered) misses
@@ -109,26 +109,25 @@ def judge(rows: list[Row]) -> None:
 
 # --- the registry ------------------------------------------------------------------------------
 
+Run = Callable[["Bench"], Awaitable[list[Row]]]
+
 
 @dataclass(frozen=True)
 class Scenario:
     key: str
     title: str
-    run: Callable[[Bench], Awaitable[list[Row]]]
+    run: Run
 
 
 SCENARIOS: dict[str, Scenario] = {}
 OPTIONS: list[tuple[tuple[str, ...], float | None, dict[str, Any]]] = []
 
 
-def scenario(
-    key: str, title: str
-) -> Callable[[Callable[[Bench], Awaitable[list[Row]]]], Callable[[Bench], Awaitable[list[Row]]]]:
-    """Register a scenario under a one-letter key (`--scenarios` picks letters)."""
+def scenario(key: str, title: str) -> Callable[[Run], Run]:
+    """Register a scenario under a one-letter key (`--scenarios` picks letters); scenarios run
+    in the order they are registered."""
 
-    def register(
-        run: Callable[[Bench], Awaitable[list[Row]]],
-    ) -> Callable[[Bench], Awaitable[list[Row]]]:
+    def register(run: Run) -> Run:
         if len(key) != 1 or key in SCENARIOS:
             raise ValueError(f"scenario key {key!r} must be one letter, used once")
         SCENARIOS[key] = Scenario(key, title, run)
@@ -175,7 +174,7 @@ class Bench:
         self.rows.append(row)
         line = f"  -> ({row.scenario}) {row.what}: {fmt(row.value)} {row.unit}"
         if row.p99 is not None:
-            line += f"  p50 {row.p50:.1f} ms  p99 {row.p99:.1f} ms"
+            line += f"  p50 {ms(row.p50)} ms  p99 {ms(row.p99)} ms"
         print(line + (f"  {cpu_text(row.cpu)}" if row.cpu else ""), flush=True)
 
     def note(self, text: str) -> None:
@@ -219,12 +218,16 @@ class Bench:
 # --- output ------------------------------------------------------------------------------------
 
 
-def fmt(value: float | None, places: int = 1) -> str:
-    if value is None or math.isnan(value):
+def fmt(value: float) -> str:
+    if math.isnan(value):
         return "-"
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.{places}f}" if abs(value) >= 10 else f"{value:.3g}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:,.1f}"
 
 
 def cpu_text(cpu: dict[str, float]) -> str:
@@ -238,13 +241,13 @@ def columns(row: Row, referenced: set[str]) -> list[str]:
     if row.target:
         target = row.target.text(row.unit, row.reference)
     else:
-        target = "reference" if row.scenario in referenced else "info"
+        target = "reference" if row.scenario in referenced else "-"
     ratio = f"{row.ratio:.2f} x ({row.reference})" if row.ratio is not None else "-"
     return [
         f"({row.scenario}) {row.what}",
         f"{fmt(row.value)} {row.unit}",
-        fmt(row.p50),
-        fmt(row.p99),
+        ms(row.p50),
+        ms(row.p99),
         ratio,
         target,
         row.verdict,
@@ -302,7 +305,7 @@ def print_table(bench: Bench, info: dict[str, Any]) -> None:
 def markdown(bench: Bench, info: dict[str, Any]) -> str:
     """The table as docs/performance.md shows it."""
     referenced = {row.reference for row in bench.rows if row.reference}
-    lines = ["; ".join(summary(info, bench.args)), ""]
+    lines = ["  \n".join(summary(info, bench.args)), ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for row in bench.rows:
         cells = columns(row, referenced)

@@ -95,7 +95,7 @@ def load_row(
     return Row(
         key,
         what,
-        result.ups,
+        result.rate,
         unit,
         reference=reference,
         target=target,
@@ -142,9 +142,7 @@ async def validate_only(bench: Bench) -> list[Row]:
 async def minimal_ingest(bench: Bench) -> list[Row]:
     from bench.reference_apps import REF_SCHEMA
 
-    args = bench.args
-    url = await common.recreate_database(args.database_url, REF_DB)
-    try:
+    async with scratch_database(bench, REF_DB) as url:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(REF_SCHEMA)
@@ -153,19 +151,28 @@ async def minimal_ingest(bench: Bench) -> list[Row]:
                 "INSERT INTO ref_client (client_id, orders_count, revenue, last_order_at) "
                 "SELECT 'c' || lpad(g::text, 7, '0'), 4, 1000, now() - interval '30 days' "
                 "FROM generate_series(0, $1 - 1) g",
-                args.clients,
+                bench.args.clients,
             )
             await conn.execute("VACUUM ANALYZE ref_client")
         finally:
             await conn.close()
         env = {"BENCH_REF_DATABASE_URL": url}
         async with Server("bench.reference_apps:create_ingest_app", env, "ref-ingest") as server:
-            workload = Workload(bench.tag + "b", args.clients)
+            workload = Workload(bench.tag + "b", bench.args.clients)
             result = await single_events(bench, "b", server, workload)
-    finally:
-        if not args.keep_databases:
-            await common.drop_database(args.database_url, REF_DB)
     return [load_row("b", "minimal txn ingest (db bound)", result, "events/s")]
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(bench: Bench, name: str) -> AsyncIterator[str]:
+    """A fresh database on the server of --database-url, dropped afterwards (--keep-databases
+    keeps it for EXPLAIN)."""
+    url = await common.recreate_database(bench.args.database_url, name)
+    try:
+        yield url
+    finally:
+        if not bench.args.keep_databases:
+            await common.drop_database(bench.args.database_url, name)
 
 
 # --- winback, populated --------------------------------------------------------------------------
@@ -186,37 +193,33 @@ async def winback(bench: Bench) -> Winback:
 @contextlib.asynccontextmanager
 async def populated_winback(bench: Bench) -> AsyncIterator[Winback]:
     """A migrated database, the population loaded through /v1/events/batch, tiers refreshed and
-    swept; one winback server on it (--populate-servers more only while loading)."""
+    swept; one winback server on it (--populate-servers of them while loading)."""
     from app.migrate import upgrade
 
-    args = bench.args
-    url = await common.recreate_database(args.database_url, BENCH_DB)
     admin_key = "bench-" + secrets.token_urlsafe(24)
-    env = {"WINBACK_DATABASE_URL": url, "WINBACK_RUN_WORKER": "false"}
-    env["WINBACK_ADMIN_KEY"] = admin_key
     headers = {"Authorization": f"Bearer {admin_key}"}
-    server = Server("app.main:create_app", env, "winback")
-    try:
+    async with scratch_database(bench, BENCH_DB) as url:
         log(f"winback: database {BENCH_DB}, migrating")
         await upgrade(url)
-        await server.start()
-        async with contextlib.AsyncExitStack() as helpers:
-            extra = [
-                await helpers.enter_async_context(Server("app.main:create_app", env, f"load-{i}"))
-                for i in range(1, args.populate_servers)
-            ]
-            clients = await populate(bench, [server, *extra], headers)
-        await refresh(bench, url)
-        yield Winback(server, url, headers, clients)
-        if server.process and server.process.poll() is not None:
-            bench.note(f"winback server died:\n{server.tail()}")
-    except Exception:
-        print(f"winback server log tail:\n{server.tail()}", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if not args.keep_databases:
-            await common.drop_database(args.database_url, BENCH_DB)
+        env = {"WINBACK_DATABASE_URL": url, "WINBACK_ADMIN_KEY": admin_key}
+        env["WINBACK_RUN_WORKER"] = "false"
+        async with Server("app.main:create_app", env, "winback") as server:
+            try:
+                async with contextlib.AsyncExitStack() as helpers:
+                    extra = [
+                        await helpers.enter_async_context(
+                            Server("app.main:create_app", env, f"winback-load-{i}")
+                        )
+                        for i in range(1, bench.args.populate_servers)
+                    ]
+                    clients = await populate(bench, [server, *extra], headers)
+                await refresh(bench, url)
+                yield Winback(server, url, headers, clients)
+            except Exception:
+                print(f"winback server log tail:\n{server.tail()}", file=sys.stderr)
+                raise
+            if server.process and server.process.poll() is not None:
+                bench.note(f"winback server died:\n{server.tail()}")
 
 
 async def populate(bench: Bench, servers: list[Server], headers: dict[str, str]) -> int:
@@ -250,16 +253,13 @@ async def populate(bench: Bench, servers: list[Server], headers: dict[str, str])
         finally:
             conn.close()
 
-    start = [common.cpu_sample(s.pid) for s in servers]
-    started = time.perf_counter()
+    meter = common.CpuMeter([s.pid for s in servers])
+    meter.tick()
     await asyncio.gather(
         *(worker(servers[i % len(servers)].port) for i in range(args.batch_connections))
     )
-    seconds = time.perf_counter() - started
-    ends = [common.cpu_sample(s.pid) for s in servers]
-    splits = [common.cpu_split(a, b) for a, b in zip(start, ends, strict=True)]
-    cpu = dict(splits[0], server=sum(split["server"] for split in splits))
-    cpu["other"] = max(0.0, cpu["other"] - sum(split["server"] for split in splits[1:]))
+    meter.tick()
+    seconds, cpu = meter.seconds, meter.split()
     note = (
         f"{counts['clients']:,} clients, {counts['accepted']:,} events, {counts['batches']:,} "
         f"batches in {seconds:.1f} s; {len(servers)} winback process(es), "

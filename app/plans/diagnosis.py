@@ -12,6 +12,10 @@ a client gives is often not the real one.
 Which recorded reasons count: those given at or after the client's last order (an order
 supersedes what was said before it), plus those of complaints still open. Codes the policy no
 longer knows are skipped (they have no group).
+
+The evidence is written from what the engine found — each signal's `detail`, and for
+`dissatisfied` the feedback items of `ClientState.dissatisfaction` — never by applying a churn rule
+to the facts again.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ One policy per deployment. It is data (stored in the `policy` table, changed by 
 validated here, and passed into the pure core as an argument.
 """
 
+import itertools
 from datetime import timedelta
 from typing import Literal
 
@@ -42,7 +43,7 @@ class ReturnProbabilityBand(BaseModel):
     """p_return for a lapse shorter than `below_cycles` cycles (the last band has no bound)."""
 
     model_config = ConfigDict(extra="forbid")
-    below_cycles: float | None = Field(default=None, gt=0)
+    below_cycles: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
     p_return: float = Field(ge=0, le=1)
 
 
@@ -170,8 +171,9 @@ class Policy(BaseModel):
         if not bands or bands[-1].below_cycles is not None:
             raise ValueError("must end with a band without below_cycles")
         bounds = [b.below_cycles for b in bands[:-1]]
-        if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
-            raise ValueError("must have increasing below_cycles")
+        known = [b for b in bounds if b is not None]
+        if len(known) < len(bounds) or any(a >= b for a, b in itertools.pairwise(known)):
+            raise ValueError("must have strictly increasing below_cycles")
         return bands
 
     @field_validator("extra_human_factor_codes")

@@ -1,13 +1,15 @@
 """`winback demo` loads a history in which every status, signal and decision is present, and says
 how many clients it really loaded."""
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.demo import load_demo, synthetic
+from app.demo import DEMO_CLIENTS, DEMO_SEED, load_demo, stories, synthetic
 from app.domain import DECISIONS, SIGNAL_CODES, STATUSES
 from tests.conftest import NOW
 
@@ -47,3 +49,12 @@ async def test_demo_shows_every_status_signal_and_decision(
 def test_every_generated_client_has_a_history(seed: int) -> None:
     # a client without events is never created: `--clients N` must mean N clients
     assert len({e["client_id"] for e in synthetic(3000, NOW, seed)}) == 3000
+
+
+def test_the_default_demo_history_is_pinned() -> None:
+    # `winback demo` with default arguments loads exactly these events (ids, amounts, times
+    # relative to now): the README's plans and tier cut points are computed on them. A deliberate
+    # change to the demo's history updates this hash, the golden plans and the README together.
+    text = json.dumps(stories(NOW)) + json.dumps(synthetic(DEMO_CLIENTS, NOW, DEMO_SEED))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert digest == "c7d38d7574a5afd77e96d4b5955bf3492b51b96ae06ba736ea937fbc5bc555b1"

@@ -229,14 +229,16 @@ def test_a_p_return_band_refuses_unknown_keys() -> None:
     assert fields_in_error(p_return_bands=bands) == [("p_return_bands", 0, "p")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: below_cycles has no upper bound and accepts infinity, which JSON cannot store "
-    "(PUT /v1/policy with below_cycles 1e999 fails with a 500); fix in app/policy/schemas.py",
-)
 def test_an_infinite_band_bound_is_refused() -> None:
+    """JSON cannot store infinity: PUT /v1/policy with below_cycles 1e999 would be a 500."""
     bands = [band(math.inf, 0.4), band(None, 0.05)]
     assert fields_in_error(p_return_bands=bands) == [("p_return_bands", 0, "below_cycles")]
+
+
+def test_band_bounds_must_strictly_increase() -> None:
+    """A band with the same bound as the one before it could never apply."""
+    bands = [band(2, 0.4), band(2, 0.25), band(None, 0.05)]
+    assert fields_in_error(p_return_bands=bands) == [("p_return_bands",)]
 
 
 # --- tiers ---
