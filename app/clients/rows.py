@@ -68,5 +68,12 @@ ATTRIBUTE_FIELDS: tuple[str, ...] = (
     "do_not_contact",
     "attributes",
 )
-# What a write stores: the evaluated state, the attributes and the facts they were folded into.
-WRITE_COLUMNS: tuple[str, ...] = (*STATE_COLUMNS, *ATTRIBUTE_FIELDS, "attribute_times", "facts")
+# What a write stores: the evaluated state, the attributes and the facts they were folded into,
+# with the fold version those facts are complete for.
+WRITE_COLUMNS: tuple[str, ...] = (
+    *STATE_COLUMNS,
+    *ATTRIBUTE_FIELDS,
+    "attribute_times",
+    "facts",
+    "facts_version",
+)

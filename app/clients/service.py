@@ -255,6 +255,9 @@ async def apply_events(
                 **row,
                 "attribute_times": times,
                 "facts": to_json(folded[client_id]),
+                # the fold version these facts are complete for: an old row that only got an
+                # incremental event keeps its old version, so the upgrade job still re-folds it
+                "facts_version": folded[client_id].version,
                 **assessment.columns,
             }
         )
@@ -536,6 +539,23 @@ async def reevaluate_stale_policy(
     rows = await repository.lock_stale_policy(session, snapshot.version, limit)
     await reevaluate(session, rows, snapshot, now)
     return len(rows)
+
+
+async def upgrade_facts(
+    session: AsyncSession, rows: list[dict[str, Any]], snapshot: Snapshot, now: datetime
+) -> None:
+    """Locked clients whose stored facts are of an older fold version: re-fold them from their
+    events (the truth), store facts and version, and re-evaluate them."""
+    history = await events_repository.bodies_for_clients(session, [r["client_id"] for r in rows])
+    upgraded = []
+    for row in rows:
+        facts = facts_from_events(history[row["client_id"]])
+        row["facts"] = to_json(facts)
+        upgraded.append(
+            {"client_id": row["client_id"], "facts": row["facts"], "facts_version": facts.version}
+        )
+    await repository.update_many(session, ("facts", "facts_version"), upgraded)
+    await reevaluate(session, rows, snapshot, now)  # from the facts the rows now hold
 
 
 async def reevaluate(

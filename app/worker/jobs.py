@@ -14,11 +14,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.churn.facts import FACTS_VERSION, to_json
+from app.churn.facts import FACTS_VERSION
 from app.clients import repository as clients_repository
 from app.clients import service as clients_service
-from app.clients.service import facts_from_events, reevaluate
-from app.events import repository as events_repository
 from app.kit import metrics
 from app.policy.service import load_snapshot
 from app.population import service as population
@@ -90,23 +88,7 @@ async def upgrade_facts(
             if left is None:  # counted once per run, then counted down, for the progress line
                 left = await clients_repository.clients_with_old_facts(session, FACTS_VERSION)
             snapshot = await load_snapshot(session)
-            history = await events_repository.bodies_for_clients(
-                session, [row["client_id"] for row in rows]
-            )
-            upgraded = []
-            for row in rows:
-                facts = facts_from_events(history[row["client_id"]])
-                row["facts"] = to_json(facts)
-                upgraded.append(
-                    {
-                        "client_id": row["client_id"],
-                        "facts": row["facts"],
-                        "facts_version": facts.version,
-                    }
-                )
-            await clients_repository.update_many(session, ("facts", "facts_version"), upgraded)
-            # `reevaluate` evaluates the rows from the facts they now hold
-            await reevaluate(session, rows, snapshot, now())
+            await clients_service.upgrade_facts(session, rows, snapshot, now())
         total += len(rows)
         left = max(left - len(rows), 0)
         metrics.FACTS_UPGRADED.inc(len(rows))

@@ -141,12 +141,10 @@ async def test_upgrade_refolds_old_rows_from_their_events(
         twin = await stored(committed, f"{client_id}-twin")
         read = await committed_api.get(f"/v1/clients/{client_id}-twin", headers=headers["reader"])
         expected[client_id] = ({c: getattr(twin, c) for c in STATE}, read.json())
-    # a row's facts_version never claims more than its facts hold (new clients are version 1
-    # until the write path stores facts_version, then current)
+    # the write path stores new clients' facts with the current version: nothing to upgrade
     async with committed() as session:
         rows = (await session.execute(text("SELECT facts, facts_version FROM client"))).all()
-    assert all(version <= facts["version"] == FACTS_VERSION for facts, version in rows)
-    await jobs.upgrade_facts(committed, lambda: NOW)  # the new clients, until then
+    assert all(version == facts["version"] == FACTS_VERSION for facts, version in rows)
     assert await old_facts_left(committed) == 0
 
     for client_id in clients:
