@@ -43,25 +43,14 @@ option(
     type=float,
     default=25_000,
     quick=2_000,
-    help="events/s worth of batches to pre-build for (d)",
+    help="batches pre-built for (d), in events/s",
 )
 option("--populate-timeout", type=float, default=300.0, help="seconds for the population load")
-option(
-    "--populate-servers",
-    type=int,
-    default=2,
-    help="winback processes sharing the population load (setup only)",
-)
+option("--populate-servers", type=int, default=2, help="winback processes loading the population")
 option("--list-seconds", type=float, default=4.0, quick=1.0, help="per list query (e, g)")
-option("--list-requests", type=int, default=400, quick=100, help="per list query at most")
+option("--list-requests", type=int, default=400, quick=100, help="per list query at most (e, g)")
 option("--sweep-repeats", type=int, default=3, quick=1, help="sweeps with 1 %% due (f)")
-option(
-    "--sweep-all-budget",
-    type=float,
-    default=60.0,
-    quick=20.0,
-    help="seconds for the all-due sweep (f) before estimating the rest",
-)
+option("--sweep-all-budget", type=float, default=60.0, quick=20.0, help="seconds, then estimate")
 
 LIST_QUERIES = [
     ("status=at_risk&sort=value_desc", "at-risk by value (the headline list)"),

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.domain import Decision, Market, Status, Tier
 
 TS = DateTime(timezone=True)
 
@@ -35,7 +36,7 @@ class Client(Base):
     name: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
-    market: Mapped[str] = mapped_column(String(8))
+    market: Mapped[Market] = mapped_column(String(8))
     manager_id: Mapped[str | None] = mapped_column(String(128))
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     advocate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
@@ -51,11 +52,11 @@ class Client(Base):
     facts_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     # evaluated state, refreshed on every write and by the sweeper; lists read these columns
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[Status] = mapped_column(String(16))
     status_since: Mapped[datetime | None] = mapped_column(TS)
     signals: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
-    tier: Mapped[str | None] = mapped_column(String(1))
-    decision: Mapped[str | None] = mapped_column(String(32))
+    tier: Mapped[Tier | None] = mapped_column(String(1))
+    decision: Mapped[Decision | None] = mapped_column(String(32))
     value: Mapped[Decimal] = mapped_column(Numeric(20, 2), server_default="0")
     lifetime_revenue: Mapped[Decimal] = mapped_column(Numeric(20, 2), server_default="0")
     orders_count: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -141,8 +142,8 @@ class StatusChange(Base):
 
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[Status | None] = mapped_column(String(16))
+    to_status: Mapped[Status] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(TS)
     signals: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     recorded_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())

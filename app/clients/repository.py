@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, Erasure, StatusChange
-from app.clients.rows import ClientRow
+from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
 
 ATTRIBUTE_COLUMNS = (
@@ -59,6 +59,10 @@ _LOCK_OR_CREATE_STATEMENT = _LOCK_OR_CREATE.on_conflict_do_update(
 ).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
 
 
+def _rows(result: Any) -> list[ClientRow]:
+    return [ClientRow(**row) for row in result.mappings()]  # type: ignore[typeddict-item]
+
+
 async def lock_or_create(
     session: AsyncSession, new_rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, ClientRow]:
@@ -70,7 +74,7 @@ async def lock_or_create(
     return {row["client_id"]: ClientRow(**row) for row in result.mappings()}  # type: ignore[typeddict-item]
 
 
-async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
+async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[ClientRow]:
     """Clients whose next_review_at has come, skipping rows another worker holds."""
     statement = (
         select(*ATTRIBUTE_COLUMNS)
@@ -79,19 +83,17 @@ async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[dic
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [dict(row) for row in (await session.execute(statement)).mappings()]
+    return _rows(await session.execute(statement))
 
 
-async def lock_stale_policy(
-    session: AsyncSession, version: int, limit: int
-) -> list[dict[str, Any]]:
+async def lock_stale_policy(session: AsyncSession, version: int, limit: int) -> list[ClientRow]:
     statement = (
         select(*ATTRIBUTE_COLUMNS)
         .where(Client.policy_version < version)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [dict(row) for row in (await session.execute(statement)).mappings()]
+    return _rows(await session.execute(statement))
 
 
 @functools.cache
@@ -132,7 +134,7 @@ async def states(
 _INSERT_STATUS_CHANGE = insert(StatusChange.__table__)  # type: ignore[arg-type]
 
 
-async def record_status_changes(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChangeRow]) -> None:
     if rows:
         connection = await session.connection()
         await connection.execute(_INSERT_STATUS_CHANGE, list(rows))
@@ -322,7 +324,7 @@ async def clients_behind(session: AsyncSession, version: int) -> int:
 # --- facts versions: the worker's upgrade_facts ------------------------------------------------
 
 
-async def lock_old_facts(session: AsyncSession, version: int, limit: int) -> list[dict[str, Any]]:
+async def lock_old_facts(session: AsyncSession, version: int, limit: int) -> list[ClientRow]:
     """Clients whose stored facts are older than `version`, skipping rows another worker holds.
     Their facts are left out: the caller re-folds them from the events."""
     columns = [column for column in ATTRIBUTE_COLUMNS if column.key != "facts"]
@@ -332,7 +334,7 @@ async def lock_old_facts(session: AsyncSession, version: int, limit: int) -> lis
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [dict(row) for row in (await session.execute(statement)).mappings()]
+    return _rows(await session.execute(statement))
 
 
 async def clients_with_old_facts(session: AsyncSession, version: int) -> int:

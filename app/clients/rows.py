@@ -7,8 +7,8 @@ from typing import Any, NotRequired, TypedDict, get_type_hints
 from app.domain import CycleSource, Decision, Market, Status, Tier
 
 
-class ClientRow(TypedDict):
-    """A locked client row: attributes, folded facts and the state the last evaluation stored."""
+class ClientAttributesRow(TypedDict):
+    """Who the client is (SPEC §1): what the core needs beside its facts."""
 
     client_id: str
     name: str | None
@@ -21,6 +21,11 @@ class ClientRow(TypedDict):
     problem_client: bool
     do_not_contact: bool
     attributes: dict[str, Any]
+
+
+class ClientRow(ClientAttributesRow):
+    """A locked client row: attributes, folded facts and the state the last evaluation stored."""
+
     attribute_times: dict[str, str]
     facts: dict[str, Any] | None
     status: Status
@@ -77,3 +82,13 @@ WRITE_COLUMNS: tuple[str, ...] = (
     "facts",
     "facts_version",
 )
+
+
+class StatusChangeRow(TypedDict):
+    """A recorded change of status, dated when it happened (business time)."""
+
+    client_id: str
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    signals: list[str]

@@ -23,7 +23,15 @@ from app.churn.engine import ClientState, clamp_cycle, evaluate
 from app.churn.facts import ClientFacts, EventRecord, apply, from_json, summarize, to_json
 from app.clients import repository
 from app.clients.models import Client
-from app.clients.rows import ATTRIBUTE_FIELDS, STATE_COLUMNS, WRITE_COLUMNS, ClientRow, StateColumns
+from app.clients.rows import (
+    ATTRIBUTE_FIELDS,
+    STATE_COLUMNS,
+    WRITE_COLUMNS,
+    ClientAttributesRow,
+    ClientRow,
+    StateColumns,
+    StatusChangeRow,
+)
 from app.clients.schemas import (
     ClientPage,
     ClientRead,
@@ -34,6 +42,7 @@ from app.clients.schemas import (
     TimelineItem,
     TimelinePage,
 )
+from app.domain import Status
 from app.events import repository as events_repository
 from app.events.service import AcceptedEvent
 from app.kit import csv, metrics, pagination
@@ -53,7 +62,7 @@ class Assessment:
     columns: StateColumns
 
 
-def profile_of(row: Mapping[str, Any], tier: str | None) -> ClientProfile:
+def profile_of(row: ClientAttributesRow, tier: str | None) -> ClientProfile:
     return ClientProfile(
         client_id=row["client_id"],
         name=row.get("name"),
@@ -67,7 +76,7 @@ def profile_of(row: Mapping[str, Any], tier: str | None) -> ClientProfile:
 
 
 def assess(
-    row: Mapping[str, Any], facts: ClientFacts, snapshot: Snapshot, now: datetime
+    row: ClientAttributesRow, facts: ClientFacts, snapshot: Snapshot, now: datetime
 ) -> Assessment:
     """Evaluate one client (row = its attributes) and return the columns to store."""
     policy = snapshot.policy
@@ -100,8 +109,8 @@ def assess(
 
 
 def status_change_row(
-    client_id: str, old_status: str | None, assessment: Assessment, now: datetime
-) -> dict[str, Any] | None:
+    client_id: str, old_status: Status | None, assessment: Assessment, now: datetime
+) -> StatusChangeRow | None:
     """A status_change row when the status moved, dated when it moved (business time)."""
     new_status = assessment.state.status
     if old_status == new_status:
@@ -235,7 +244,7 @@ async def apply_events(
     )
     folded = await _fold(session, rows, accepted)
     updates: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
+    changes: list[StatusChangeRow] = []
     outcomes: dict[str, ClientOutcome] = {}
     for client_id, items in accepted.items():
         row = rows[client_id]
@@ -279,7 +288,7 @@ async def outcomes_of(session: AsyncSession, client_ids: Sequence[str]) -> dict[
 
 
 async def state_as_of(
-    session: AsyncSession, row: Mapping[str, Any], snapshot: Snapshot, as_of: datetime
+    session: AsyncSession, row: ClientAttributesRow, snapshot: Snapshot, as_of: datetime
 ) -> tuple[ClientFacts, Assessment]:
     """The client as it stood at `as_of`: its events with occurred_at <= as_of, evaluated then."""
     events = await events_repository.bodies_for_client(session, row["client_id"], until=as_of)
@@ -287,9 +296,21 @@ async def state_as_of(
     return facts, assess(row, facts, snapshot, as_of)
 
 
-def row_attributes(client: Any) -> dict[str, Any]:
+def row_attributes(client: Client) -> ClientAttributesRow:
     """The attribute mapping `assess` needs, from an ORM Client."""
-    return {"client_id": client.client_id, **{f: getattr(client, f) for f in ATTRIBUTE_FIELDS}}
+    return ClientAttributesRow(
+        client_id=client.client_id,
+        name=client.name,
+        email=client.email,
+        phone=client.phone,
+        market=client.market,
+        manager_id=client.manager_id,
+        tags=client.tags,
+        advocate=client.advocate,
+        problem_client=client.problem_client,
+        do_not_contact=client.do_not_contact,
+        attributes=client.attributes,
+    )
 
 
 # ClientRead fields taken from ClientState as they are (the rest are set in read_model).
@@ -301,7 +322,7 @@ _STATE_READ_FIELDS = tuple(
 )
 
 
-def read_model(client: Any, assessment: Assessment, as_of: datetime) -> ClientRead:
+def read_model(client: Client, assessment: Assessment, as_of: datetime) -> ClientRead:
     state = assessment.state
     return ClientRead(
         **row_attributes(client),
@@ -318,7 +339,7 @@ def read_model(client: Any, assessment: Assessment, as_of: datetime) -> ClientRe
 
 
 async def current(
-    session: AsyncSession, client: Any, snapshot: Snapshot, now: datetime, as_of: datetime | None
+    session: AsyncSession, client: Client, snapshot: Snapshot, now: datetime, as_of: datetime | None
 ) -> tuple[ClientFacts, Assessment, datetime]:
     """The client evaluated now (from its stored facts) or as it stood at `as_of`."""
     if as_of is None or as_of >= now:
@@ -542,7 +563,7 @@ async def reevaluate_stale_policy(
 
 
 async def upgrade_facts(
-    session: AsyncSession, rows: list[dict[str, Any]], snapshot: Snapshot, now: datetime
+    session: AsyncSession, rows: list[ClientRow], snapshot: Snapshot, now: datetime
 ) -> None:
     """Locked clients whose stored facts are of an older fold version: re-fold them from their
     events (the truth), store facts and version, and re-evaluate them."""
@@ -559,8 +580,8 @@ async def upgrade_facts(
 
 
 async def reevaluate(
-    session: AsyncSession, rows: list[dict[str, Any]], snapshot: Snapshot, now: datetime
-) -> list[dict[str, Any]]:
+    session: AsyncSession, rows: list[ClientRow], snapshot: Snapshot, now: datetime
+) -> list[StatusChangeRow]:
     """Re-evaluate locked client rows from their stored facts (the sweeper, policy changes).
 
     Returns the status changes recorded."""
@@ -580,7 +601,7 @@ async def store(
     session: AsyncSession,
     columns: tuple[str, ...],
     updates: list[dict[str, Any]],
-    changes: list[dict[str, Any]],
+    changes: list[StatusChangeRow],
 ) -> None:
     """Write evaluated clients and their status changes (the write path and the worker alike)."""
     await repository.update_many(session, columns, updates)
