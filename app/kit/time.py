@@ -19,7 +19,3 @@ def days_between(earlier: datetime, later: datetime) -> float:
 def add_days(moment: datetime, days: float) -> datetime:
     """`moment` plus `days` days (fractional, may be negative), to the microsecond."""
     return moment + timedelta(days=days)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
