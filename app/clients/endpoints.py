@@ -12,7 +12,7 @@ from app.clients import repository, service
 from app.clients.params import AsOf, ClientIdPath
 from app.clients.schemas import ClientPage, ClientRead, ErasureRead, Stats, TimelinePage
 from app.db import SessionDep
-from app.domain import DECISIONS, STATUSES, TIERS, Market, SignalCode
+from app.domain import DECISIONS, STATUSES, TIERS, Market, SignalCode, Text
 from app.kit import csv
 from app.kit.deps import Now
 from app.kit.problems import invalid, problem_responses
@@ -87,7 +87,7 @@ async def list_clients(
     status: Annotated[list[str] | None, Query(examples=["at_risk"])] = None,
     tier: Annotated[list[str] | None, Query(examples=["A"])] = None,
     market: Market | None = None,
-    manager_id: Annotated[str | None, Query(max_length=128)] = None,
+    manager_id: Annotated[Text | None, Query(max_length=128)] = None,
     signal: SignalCode | None = None,
     decision: Annotated[list[str] | None, Query(examples=["return_first"])] = None,
     min_value: Annotated[Decimal | None, Query(ge=0, max_digits=20, decimal_places=2)] = None,

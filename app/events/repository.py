@@ -36,6 +36,12 @@ async def hashes(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
     return {row.id: row.body_sha256 for row in result}
 
 
+async def bodies(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored bodies of these event ids."""
+    result = await session.execute(select(Event.id, Event.body).where(Event.id.in_(list(ids))))
+    return {row.id: row.body for row in result}
+
+
 async def bodies_for_clients(
     session: AsyncSession, client_ids: Sequence[str]
 ) -> dict[str, list[tuple[dict[str, Any], datetime]]]:
@@ -88,3 +94,72 @@ async def erase_for_client(session: AsyncSession, client_id: str, now: datetime)
     """Delete a client's events and keep the hash of each id, so a replay stores nothing."""
     result = await session.execute(ERASE_EVENTS, {"client_id": client_id, "now": now})
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- the bulk path: `winback import` (app/imports) ----------------------------------------------
+
+# A chunk of an import is copied here (COPY), then stored in one set-based statement. A TEMP
+# table: private to the connection, emptied at each commit, never logged.
+STAGING = "import_event_staging"
+STAGED_COLUMNS = ("line", "id", "client_id", "type", "occurred_at", "body", "body_sha256")
+_CREATE_STAGING = text(
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (line integer NOT NULL, id text NOT NULL, "
+    "client_id text NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL, "
+    "body jsonb NOT NULL, body_sha256 text NOT NULL) ON COMMIT DELETE ROWS"
+)
+_EMPTY_STAGING = text(f"TRUNCATE {STAGING}")
+# In id order, like insert_new; the erased-event trigger skips tombstoned ids here too.
+_INSERT_STAGED = f"""
+    INSERT INTO event (id, client_id, type, occurred_at, body, body_sha256)
+    SELECT id, client_id, type, occurred_at, body, body_sha256 FROM {STAGING} ORDER BY id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+"""
+# Run after the insert: a staged id now stored with another body is a conflict.
+_STAGED_CONFLICTS = f"""
+    SELECT s.line, s.id FROM {STAGING} s JOIN event e ON e.id = s.id
+    WHERE e.body_sha256 <> s.body_sha256
+    ORDER BY s.line
+"""
+_BODIES_OF_CLIENTS = (
+    "SELECT client_id, body, occurred_at FROM event WHERE client_id = ANY($1::text[])"
+)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's transaction, for what
+    SQLAlchemy does not do (COPY) or does slowly (large reads). SQLAlchemy's asyncpg adapter
+    begins the transaction at its first statement, so one goes through it first."""
+    connection = await session.connection()
+    await connection.exec_driver_sql("SELECT 1")
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def insert_staged(
+    session: AsyncSession, records: Sequence[tuple[Any, ...]]
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """Store events in bulk: COPY `records` (STAGED_COLUMNS; the body as JSON text, ids unique)
+    into the staging table, insert those whose id is new (one INSERT ... SELECT ... ON CONFLICT
+    DO NOTHING), and return the ids inserted and the (line, id) of the staged events whose id is
+    stored with another body. The others are duplicates, or ids of erased clients (the trigger
+    skipped them: a duplicate that stores nothing, as on the write path). Never commits."""
+    await session.execute(_CREATE_STAGING)
+    await session.execute(_EMPTY_STAGING)
+    raw = await driver_connection(session)
+    await raw.copy_records_to_table(STAGING, records=records, columns=STAGED_COLUMNS)
+    inserted = [row[0] for row in await raw.fetch(_INSERT_STAGED)]
+    conflicts = [(row[0], row[1]) for row in await raw.fetch(_STAGED_CONFLICTS)]
+    return inserted, conflicts
+
+
+async def bodies_of_clients(
+    session: AsyncSession, client_ids: Sequence[str]
+) -> dict[str, list[tuple[dict[str, Any], datetime]]]:
+    """Every stored event of these clients, for a re-fold: `bodies_for_clients` in one array
+    parameter, read on the driver (no SQLAlchemy row per event)."""
+    raw = await driver_connection(session)
+    out: dict[str, list[tuple[dict[str, Any], datetime]]] = {c: [] for c in client_ids}
+    for client_id, body, occurred_at in await raw.fetch(_BODIES_OF_CLIENTS, list(client_ids)):
+        out[client_id].append((body, occurred_at))
+    return out

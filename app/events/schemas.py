@@ -4,13 +4,11 @@ Unknown top-level fields are rejected; `data` is validated per type. Rules that 
 (currency, reason codes, future skew) are checked by the service.
 """
 
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -18,14 +16,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.domain import Amount as Money
+from app.domain import Identifier, Market, Moment, SignedAmount, Text
 from app.kit.problems import register_union_tags
+from app.kit.text import check_json
 
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-ClientId = Annotated[str, Field(min_length=1, max_length=128)]
-Note = Annotated[str, Field(max_length=4000)]
-ReasonCode = Annotated[str, Field(min_length=1, max_length=64)]
+Id = Annotated[Identifier, Field(min_length=1, max_length=200)]
+ClientId = Annotated[Identifier, Field(min_length=1, max_length=128)]
+Note = Annotated[Text, Field(max_length=4000)]
+ReasonCode = Annotated[Identifier, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
@@ -34,39 +35,49 @@ class Strict(BaseModel):
 
 
 def _small_json(value: dict[str, JsonValue] | None, what: str) -> dict[str, JsonValue] | None:
-    if value is not None and len(str(value)) > 16_384:
-        raise ValueError(f"{what} must stay under 16 KiB")
+    if value is not None:
+        if len(str(value)) > 16_384:
+            raise ValueError(f"{what} must stay under 16 KiB")
+        check_json(value)
     return value
+
+
+def _not_null(value: Any) -> Any:
+    """Leave a field out to keep it; null is not a value these fields can take."""
+    if value is None:
+        raise ValueError("cannot be null: leave the field out to keep its value")
+    return value
+
+
+# An attribute that may be left out but, when given, is not null (the schema says so too).
+NotNull = BeforeValidator(_not_null)
 
 
 class ClientAttributes(Strict):
     """Attribute upsert carried by any event (`client`) or by PATCH; only given fields change."""
 
-    name: Annotated[str, Field(max_length=300)] | None = None
-    email: Annotated[str, Field(max_length=320)] | None = None
-    phone: Annotated[str, Field(max_length=64)] | None = None
-    market: Literal["b2b", "b2c"] | None = None
-    manager_id: Annotated[str, Field(max_length=128)] | None = None
-    tags: (
-        Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=50)]
-        | None
-    ) = None
-    advocate: bool | None = None
-    problem_client: bool | None = None
-    do_not_contact: bool | None = None
+    name: Annotated[Text, Field(max_length=300)] | None = None
+    email: Annotated[Text, Field(max_length=320)] | None = None
+    phone: Annotated[Text, Field(max_length=64)] | None = None
+    # left out: unchanged; these take no null (NotNull names the field; the schema shows no null)
+    market: Annotated[Market | SkipJsonSchema[None], NotNull] = None
+    manager_id: Annotated[Text, Field(max_length=128)] | None = None
+    tags: Annotated[
+        Annotated[
+            list[Annotated[Identifier, Field(min_length=1, max_length=64)]], Field(max_length=50)
+        ]
+        | SkipJsonSchema[None],
+        NotNull,
+    ] = None
+    advocate: Annotated[bool | SkipJsonSchema[None], NotNull] = None
+    problem_client: Annotated[bool | SkipJsonSchema[None], NotNull] = None
+    do_not_contact: Annotated[bool | SkipJsonSchema[None], NotNull] = None
     attributes: dict[str, JsonValue] | None = None
 
     @field_validator("attributes")
     @classmethod
     def _small(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
         return _small_json(value, "attributes")
-
-    @model_validator(mode="after")
-    def _not_null_flags(self) -> "ClientAttributes":
-        for flag in ("market", "advocate", "problem_client", "do_not_contact", "tags"):
-            if flag in self.model_fields_set and getattr(self, flag) is None:
-                raise ValueError(f"{flag} cannot be null")
-        return self
 
 
 class EventData(Strict):
@@ -91,9 +102,7 @@ class OrderPlacedData(EventData):
     amount: Money
     currency: Currency | None = None
     amount_in_base: Money | None = None
-    margin: (
-        Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)] | None
-    ) = None
+    margin: SignedAmount | None = None
 
 
 class OrderRef(EventData):
@@ -124,7 +133,7 @@ class ContactLoggedData(EventData):
     channel: Literal["call", "email", "sms", "meeting", "letter", "chat", "event"]
     direction: Literal["outbound", "inbound"]
     outcome: Literal["reached", "replied", "opened", "no_answer", "bounced", "declined"]
-    manager_id: Annotated[str, Field(max_length=128)] | None = None
+    manager_id: Annotated[Text, Field(max_length=128)] | None = None
     campaign_id: Id | None = None
     reason_code: ReasonCode | None = None
     note: Note | None = None
@@ -154,14 +163,9 @@ class Empty(EventData):
 
 class EnvelopeBase(Strict):
     id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     client_id: ClientId
     client: ClientAttributes | None = None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
 
 class OrderPlaced(EnvelopeBase):

@@ -13,12 +13,13 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.events import repository
-from app.events.schemas import EnvelopeBase, OrderPlaced
+from app.events.schemas import EnvelopeBase, OrderPlaced, event_adapter
 from app.kit.problems import ProblemError, invalid
 from app.policy.schemas import Policy
 
@@ -74,11 +75,42 @@ def check(envelope: EnvelopeBase, policy: Policy, now: datetime) -> ProblemError
     return None
 
 
+def _canonical(value: Any) -> Any:
+    """Values as the idempotency check compares them: a decimal by its value, not its text
+    (`"10.0"` and `"10.00"` are the same amount)."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def digest_of(envelope: EnvelopeBase) -> str:
+    """The SHA-256 the idempotency check compares: same event id and same digest = a duplicate."""
+    canonical = _canonical(envelope.model_dump(mode="python", exclude_unset=True))
+    canonical["type"] = envelope.type  # type: ignore[attr-defined]
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def canonical_body(envelope: EnvelopeBase) -> tuple[dict[str, Any], str]:
+    """The body stored (as sent, validated, in UTC) and its digest."""
     body = envelope.model_dump(mode="json", exclude_unset=True)
     body["type"] = envelope.type  # type: ignore[attr-defined]
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return body, hashlib.sha256(text.encode()).hexdigest()
+    return body, digest_of(envelope)
+
+
+def _same_event(stored_body: dict[str, Any], digest: str) -> bool:
+    """Rows stored before digests compared decimals by value hold another digest for the same
+    event: compare by re-reading the stored body (only on a mismatch, which is rare)."""
+    try:
+        return digest_of(event_adapter.validate_python(stored_body)) == digest
+    except ValueError:
+        return False
 
 
 async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]]) -> Recorded:
@@ -116,6 +148,8 @@ async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]
     known = await repository.hashes(
         session, [e.id for _, e, _, _ in prepared if e.id not in inserted]
     )
+    mismatched = [e.id for _, e, _, d in prepared if known.get(e.id) not in (None, d)]
+    stored_bodies = await repository.bodies(session, mismatched) if mismatched else {}
     accepted: dict[str, list[AcceptedEvent]] = defaultdict(list)
     for index, envelope, body, digest in prepared:
         if envelope.id in inserted:
@@ -125,7 +159,8 @@ async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]
         stored = known.get(envelope.id)
         # not inserted and not stored: the id belongs to an erased client (the tombstone
         # trigger skipped it), so the replay is a duplicate that stores nothing
-        kind = "duplicate" if stored in (digest, None) else "conflict"
+        same = stored in (digest, None) or _same_event(stored_bodies[envelope.id], digest)
+        kind = "duplicate" if same else "conflict"
         outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
     for items in accepted.values():
         items.sort(key=lambda item: (item.envelope.occurred_at, item.envelope.id))

@@ -1,4 +1,6 @@
-"""Pure ASGI middleware: body size limits (413) and request timing for /metrics.
+"""Pure ASGI middleware: body size limits (413), request timing for /metrics, and the last word on
+an error nothing else handled (a problem document, 503 + Retry-After when the database is out of
+reach; the connection is kept, the exception is not re-raised to the server).
 
 Pure ASGI rather than BaseHTTPMiddleware: it sits on every write and must cost next to nothing.
 """
@@ -10,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit import metrics
-from app.kit.problems import PROBLEM_JSON, problem_type
+from app.kit.problems import PROBLEM_JSON, problem_type, unexpected_problem
 
 
 class RequestGuard:
@@ -53,13 +55,41 @@ class RequestGuard:
             await send(message)
 
         start = time.perf_counter()
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_status(message)
+
         try:
-            await self.app(scope, limited_receive, send_status)
+            await self.app(scope, limited_receive, send_tracked)
+        except Exception as exc:
+            if started:  # the response is under way: nothing better can be sent
+                raise
+            problem, headers = unexpected_problem(exc, scope["method"], scope["path"])
+            status = problem.status
+            await self._send_problem(send, problem.model_dump(exclude_none=True), headers)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.REQUESTS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - start
             )
+
+    async def _send_problem(
+        self, send: Send, problem: dict[str, object], headers: dict[str, str] | None
+    ) -> None:
+        body = json.dumps(problem).encode()
+        raw_headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+        ]
+        await send(
+            {"type": "http.response.start", "status": problem["status"], "headers": raw_headers}
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         body = json.dumps(

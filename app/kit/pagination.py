@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from app.kit.problems import ProblemError, invalid
+from app.kit.text import check_text
 
 
 def encode(parts: list[Any]) -> str:
@@ -24,4 +25,10 @@ def decode(cursor: str, length: int) -> list[Any]:
         raise bad_cursor() from None
     if not isinstance(parts, list) or len(parts) != length:
         raise bad_cursor()
+    try:
+        for part in parts:
+            if isinstance(part, str):
+                check_text(part)  # a forged cursor must not carry what the database refuses
+    except ValueError:
+        raise bad_cursor() from None
     return parts

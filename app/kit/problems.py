@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("winback")
 
@@ -88,6 +90,11 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "Not found", f"{what} does not exist", slug="not-found")
 
 
+def _is_branch_label(part: str) -> bool:
+    """pydantic names the branch of a union it tried (`function-after[...]`, `list[...]`)."""
+    return part.startswith("function-") or "[" in part or "(" in part
+
+
 def field_path(loc: Sequence[str | int], drop_body: bool = True) -> str:
     """('body', 'order.placed', 'data', 'amount') -> 'data.amount'; ('query', 'sort') -> 'sort';
     list indexes as [i]. Headers keep their prefix (`header.accept`)."""
@@ -98,8 +105,8 @@ def field_path(loc: Sequence[str | int], drop_body: bool = True) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in UNION_TAGS or (isinstance(part, str) and part.startswith("function-")):
-            continue  # the discriminated union's tag, not a field the sender wrote
+        elif part in UNION_TAGS or (isinstance(part, str) and _is_branch_label(part)):
+            continue  # a union's tag or branch label, not a field the sender wrote
         else:
             out += f".{part}" if out else str(part)
     return out or "body"
@@ -107,6 +114,8 @@ def field_path(loc: Sequence[str | int], drop_body: bool = True) -> str:
 
 def field_errors(errors: Sequence[Any]) -> list[FieldError]:
     out = []
+    if len(errors) > 1:  # "Input should be None" is the other branch of `X | None`: noise
+        errors = [e for e in errors if e.get("type") != "none_required"] or list(errors)
     for error in errors:
         message = str(error.get("msg", "invalid"))
         kind = str(error.get("type", "value_error"))
@@ -144,6 +153,7 @@ HTTP_TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 
@@ -164,6 +174,17 @@ HTTP_SLUGS = {
 }
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's own `Allow` names only the first
+    route that matched the path (GET /v1/clients/{id} hides PATCH and DELETE)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.router.routes):
+        match, _ = context.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(context.original_route, "methods", None) or ())
+    return ", ".join(sorted(methods - {"HEAD"}))
+
+
 def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
     status = exc.status_code
     title = HTTP_TITLES.get(status, "Error")
@@ -172,7 +193,7 @@ def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
     if status == 404:
         detail = f"no endpoint at {path}; the API is described at /docs"
     elif status == 405:
-        allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+        allowed = allowed_methods(request)
         detail = f"{request.method} is not allowed on {path}" + (
             f"; allowed: {allowed}" if allowed else ""
         )
@@ -208,19 +229,70 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _response(http_problem(request, exc), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return _response(http_problem(request, exc), headers or None)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        problem = Problem(
-            type=problem_type("internal-error"),
-            title="Internal error",
-            status=500,
-            detail="the server failed to handle this request; nothing was stored",
-            instance=request.url.path,
-        )
-        return _response(problem)
+        problem, headers = unexpected_problem(exc, request.method, request.url.path)
+        return _response(problem, headers)
+
+
+# Errors that mean "the database is out of reach or busy right now": the request was not
+# applied (its transaction rolled back), so a retry after a moment is safe.
+RETRY_AFTER_SECONDS = 2
+
+
+def _is_transient_database_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, OSError | TimeoutError) or name in {
+            "ConnectionDoesNotExistError",
+            "CannotConnectNowError",
+            "ConnectionFailureError",
+            "InterfaceError",
+            "OperationalError",
+            "DeadlockDetectedError",
+            "SerializationError",
+            "AdminShutdownError",
+            "TooManyConnectionsError",
+            "QueryCanceledError",
+            "PostgresConnectionError",
+        }:
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return False
+
+
+def unexpected_problem(
+    exc: BaseException, method: str, path: str
+) -> tuple[Problem, dict[str, str] | None]:
+    """An error no handler expected: a 503 with Retry-After when the database is out of reach
+    or asked for a retry (deadlock, serialization), else a 500. Never a stack trace."""
+    if _is_transient_database_error(exc):
+        log.warning("database unavailable on %s %s: %r", method, path, exc)
+        return Problem(
+            type=problem_type("service-unavailable"),
+            title="Service unavailable",
+            status=503,
+            detail="the database is out of reach or busy; nothing was stored, retry later",
+            instance=path,
+        ), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return Problem(
+        type=problem_type("internal-error"),
+        title="Internal error",
+        status=500,
+        detail="the server failed to handle this request; nothing was stored",
+        instance=path,
+    ), None
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

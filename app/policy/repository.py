@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,15 @@ from app.policy.models import PolicyRow
 
 async def load(session: AsyncSession) -> PolicyRow | None:
     return await session.get(PolicyRow, 1)
+
+
+async def lock_version(session: AsyncSession) -> int:
+    """The stored policy's version (0 before the first change), locked until the transaction ends,
+    so a version check and the save that follows cannot interleave with another change."""
+    version = await session.scalar(
+        select(PolicyRow.version).where(PolicyRow.id == 1).with_for_update()
+    )
+    return int(version or 0)
 
 
 async def save_policy(

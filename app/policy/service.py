@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.problems import ProblemError, invalid
 from app.policy import repository
 from app.policy.schemas import DEFAULT_POLICY, Policy
 from app.population import service as population
@@ -68,8 +69,32 @@ class SnapshotCache:
 
 
 async def replace_policy(
-    session: AsyncSession, policy: Policy, updated_by: str | None, now: datetime
+    session: AsyncSession,
+    policy: Policy,
+    updated_by: str | None,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> int:
-    """Store a new policy. The worker re-evaluates every client whose policy_version is older."""
+    """Store a new policy. The worker re-evaluates every client whose policy_version is older.
+
+    With `expected_version` (the version the caller read), a policy changed meanwhile by someone
+    else is a 409 instead of being silently overwritten."""
+    current = await repository.lock_version(session)
+    if expected_version is not None and expected_version != current:
+        raise ProblemError(
+            409,
+            "Conflict",
+            f"the policy is at version {current}, not {expected_version}: it changed since you "
+            "read it; GET it again and reapply your change",
+            slug="policy-version-conflict",
+        )
     body: dict[str, Any] = policy.model_dump(mode="json")
     return await repository.save_policy(session, body, updated_by, now)
+
+
+def patched(current: Policy, changes: dict[str, Any]) -> Policy:
+    """The current policy with some fields changed, validated as a whole (a 422 names the field)."""
+    unknown = sorted(set(changes) - set(Policy.model_fields))
+    if unknown:
+        raise invalid(unknown[0], "is not a policy field", "extra_forbidden")
+    return Policy.model_validate(current.model_dump(mode="json") | changes)

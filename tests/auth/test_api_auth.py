@@ -40,6 +40,7 @@ OPERATIONS = {
     ("POST", "/v1/events/batch"): "events:write",
     ("GET", "/v1/policy"): "clients:read",
     ("PUT", "/v1/policy"): "admin",
+    ("PATCH", "/v1/policy"): "admin",
     ("GET", "/v1/policy/reevaluation"): "clients:read",
     ("GET", "/v1/stats"): "clients:read",
 }

@@ -160,3 +160,52 @@ async def test_the_edges_of_the_cross_field_rules_are_accepted(
     assert response.status_code == 200, response.text
     policy = (await get_policy(api, headers))["policy"]
     assert {name: policy[name] for name in edges} == edges
+
+
+async def test_what_get_returns_can_be_put_back_and_a_stale_version_is_a_409(
+    api: AsyncClient, headers: dict[str, dict[str, str]]
+) -> None:
+    read = (await api.get("/v1/policy", headers=headers["reader"])).json()
+    read["policy"]["at_risk_cycles"] = 2
+    first = await api.put("/v1/policy", json=read, headers=headers["admin"])
+    assert first.status_code == 200, first.text
+    assert (first.json()["version"], first.json()["policy"]["at_risk_cycles"]) == (1, 2)
+    # the same body again carries version 0, but the policy is at 1 now: refused, not lost
+    stale = await api.put("/v1/policy", json=read, headers=headers["admin"])
+    assert stale.status_code == 409
+    assert "version 1" in stale.json()["detail"]
+    bad = await api.put(
+        "/v1/policy",
+        json={"version": 1, "policy": read["policy"] | {"lost_cycles": 1}},
+        headers=headers["admin"],
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "policy.lost_cycles"
+
+
+async def test_patch_changes_only_the_fields_given(
+    api: AsyncClient, headers: dict[str, dict[str, str]]
+) -> None:
+    response = await api.patch(
+        "/v1/policy", json={"at_risk_cycles": 2, "version": 0}, headers=headers["admin"]
+    )
+    assert response.status_code == 200, response.text
+    policy = response.json()["policy"]
+    assert (policy["at_risk_cycles"], policy["lost_cycles"], response.json()["version"]) == (
+        2,
+        3,
+        1,
+    )
+    for body, field in (
+        ({"lost_cycles": 1.5}, "lost_cycles"),  # must stay above at_risk_cycles (now 2)
+        ({"at_risk_cyles": 2}, "at_risk_cyles"),
+        ({"version": "one"}, "version"),
+    ):
+        refused = await api.patch("/v1/policy", json=body, headers=headers["admin"])
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
+    stale = await api.patch(
+        "/v1/policy", json={"version": 0, "max_losses": 3}, headers=headers["admin"]
+    )
+    assert stale.status_code == 409
+    assert (await api.patch("/v1/policy", json={}, headers=headers["reader"])).status_code == 403
