@@ -24,7 +24,8 @@ from app.kit.problems import register_union_tags
 from app.kit.text import check_json
 
 Id = Annotated[Identifier, Field(min_length=1, max_length=200)]
-ClientId = Annotated[Identifier, Field(min_length=1, max_length=128)]
+# a path segment of the API (/v1/clients/{client_id}), so no "/" in it
+ClientId = Annotated[Identifier, Field(min_length=1, max_length=128, pattern=r"^[^/]*$")]
 Note = Annotated[Text, Field(max_length=4000)]
 ReasonCode = Annotated[Identifier, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
