@@ -39,8 +39,22 @@ class Settings(BaseSettings):
     # how long a process trusts its cached policy and tier thresholds
     snapshot_ttl_seconds: float = 2.0
 
+    # Rate limits per API key and class of route (requests per second, burst). Per process:
+    # with N API processes a key may reach N times these. 0 per second turns a class off.
+    rate_limit_writes_per_second: float = 1000.0
+    rate_limit_writes_burst: int = 2000
+    rate_limit_reads_per_second: float = 200.0
+    rate_limit_reads_burst: int = 400
+    rate_limit_admin_per_second: float = 5.0
+    rate_limit_admin_burst: int = 20
+
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
+
+    # Platform webhook signing secrets, comma-separated: two while rotating (add the new one,
+    # switch the store over, remove the old one). None: that platform's endpoint answers 503.
+    shopify_webhook_secrets: str | None = Field(default=None, repr=False)
+    woocommerce_webhook_secrets: str | None = Field(default=None, repr=False)
 
 
 @lru_cache

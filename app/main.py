@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app import health
+from app.auth.dependencies import rate_limiter
 from app.clients.endpoints import router as clients_router
 from app.clients.plan_endpoints import router as plans_router
 from app.config import Settings, get_settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.snapshots = SnapshotCache(settings.snapshot_ttl_seconds)
     app.state.key_cache = {}
+    app.state.rate_limiter = rate_limiter(settings)
     app.state.migration_head = head_revision()
     problems.install(app)
     docs.install(app)

@@ -7,11 +7,12 @@ operation's security requirement (with the scope it needs) and /docs gets an Aut
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.auth.ratelimit import Limit, RateLimiter
 from app.auth.service import SCOPES, Principal, digest, find
 from app.db import SessionDep
 from app.kit.problems import ProblemError
@@ -61,9 +62,55 @@ async def authenticate(
     return principal
 
 
+# Which bucket a route draws from, by the scope it needs.
+ROUTE_CLASSES = {
+    "events:write": "writes",
+    "clients:read": "reads",
+    "campaigns:write": "writes",
+    "admin": "admin",
+}
+
+
+def rate_limiter(settings: Any) -> RateLimiter:
+    return RateLimiter(
+        {
+            name: Limit(
+                getattr(settings, f"rate_limit_{name}_per_second"),
+                getattr(settings, f"rate_limit_{name}_burst"),
+            )
+            for name in ("writes", "reads", "admin")
+        }
+    )
+
+
+def limit(request: Request, response: Response, principal: Principal, route_class: str) -> None:
+    """Take a token from the key's bucket; a 429 with Retry-After when it is empty. The
+    RateLimit-* headers (IETF httpapi draft) tell a well-behaved client how to pace itself."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if limiter.limits[route_class].per_second <= 0:
+        return
+    decision = limiter.take(principal.key_id, route_class, time.monotonic())
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_seconds),
+    }
+    if not decision.allowed:
+        raise ProblemError(
+            429,
+            "Too many requests",
+            f"this key sent more {route_class} than its limit of {decision.limit} at once; "
+            f"retry in {decision.retry_after_seconds} s",
+            slug="too-many-requests",
+            headers=headers | {"Retry-After": str(decision.retry_after_seconds)},
+        )
+    response.headers.update(headers)
+
+
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         request: Request,
+        response: Response,
         principal: Annotated[Principal, Security(authenticate, scopes=[scope])],
     ) -> Principal:
         if not principal.allows(scope):
@@ -73,6 +120,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
         # Every /v1 operation needs a scope, so this is where the request's shape is checked:
         # after 401/403, before the endpoint's own parameters are validated.
         check_request_shape(request)
+        limit(request, response, principal, ROUTE_CLASSES[scope])
         return principal
 
     return dependency
