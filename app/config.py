@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # instead, and a dead one fails its request (not acknowledged, so nothing is lost).
     db_pre_ping: bool = False
     db_recycle_seconds: int = 300
+    # How long an API request may wait on the database before it answers 503 + Retry-After
+    # (never a hang): to connect, for a pooled connection, and for one statement. The worker has
+    # no statement limit (a population refresh at 1,000,000 clients takes over a minute).
+    db_connect_timeout_seconds: float = 5.0
+    db_pool_timeout_seconds: float = 10.0
+    db_statement_timeout_seconds: float = 30.0
 
     max_body_bytes: int = 1_048_576
     max_batch_body_bytes: int = 8_388_608

@@ -52,6 +52,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             max_overflow=settings.db_max_overflow,
             pool_pre_ping=settings.db_pre_ping,
             pool_recycle=settings.db_recycle_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            connect_args={
+                "timeout": settings.db_connect_timeout_seconds,
+                "command_timeout": settings.db_statement_timeout_seconds,
+            },
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
