@@ -15,6 +15,7 @@ from app.clients.plan_endpoints import router as plans_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.ingest.endpoints import router as ingest_router
+from app.integrations.endpoints import router as integrations_router
 from app.kit import docs, problems
 from app.kit.guard import RequestGuard
 from app.migrate import head_revision
@@ -31,6 +32,8 @@ signals and value tier, at-risk lists and recovery plans.
 Authentication: `Authorization: Bearer <key>` (in /docs: **Authorize**, paste the key). Keys
 carry scopes: `events:write`, `clients:read`, `campaigns:write`, `admin` (which implies all);
 each operation names the one it needs. No key or an unknown one is a 401, the wrong scope a 403.
+The platform webhooks (`/v1/integrations/...`) take no key: the shop's signature over the body
+authenticates them.
 
 Errors are RFC 9457 `application/problem+json`. Money is a decimal string; timestamps are ISO 8601
 in UTC.
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             {"name": "clients", "description": "Per-client state, lists, timeline, erasure"},
             {"name": "plans", "description": "Recovery plans: retain, win back or let go"},
             {"name": "policy", "description": "The deployment's thresholds"},
+            {"name": "integrations", "description": "Shopify and WooCommerce webhooks, as sent"},
             {"name": "operations", "description": "Health, readiness, metrics"},
         ],
     )
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     docs.install(app)
     for router in (ingest_router, clients_router, plans_router, policy_router, health.router):
         app.include_router(router)
+    app.include_router(integrations_router)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

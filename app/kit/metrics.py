@@ -19,3 +19,9 @@ OLD_FACTS = Gauge(
     "winback_clients_old_facts",
     "Clients whose stored facts are older than the current version, as of the last upgrade batch",
 )
+WEBHOOK_ITEMS = Counter(
+    "winback_integration_webhook_items_total",
+    "Platform webhook items (events derived, items skipped, whole deliveries refused) by "
+    "platform, topic (`other` for topics winback does not read) and outcome",
+    ["platform", "topic", "outcome"],
+)
