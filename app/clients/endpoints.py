@@ -144,7 +144,7 @@ async def timeline(
         "id, the number of events deleted, the key that asked and when.\n\n"
         "Errors: 404 when no client has this id."
     ),
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def erase_client(
     client_id: ClientIdPath, session: SessionDep, now: Now, principal: Admin

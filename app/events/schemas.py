@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     TypeAdapter,
     field_validator,
     model_validator,
@@ -70,9 +71,9 @@ class ClientAttributes(Strict):
         | SkipJsonSchema[None],
         NotNull,
     ] = None
-    advocate: Annotated[bool | SkipJsonSchema[None], NotNull] = None
-    problem_client: Annotated[bool | SkipJsonSchema[None], NotNull] = None
-    do_not_contact: Annotated[bool | SkipJsonSchema[None], NotNull] = None
+    advocate: Annotated[StrictBool | SkipJsonSchema[None], NotNull] = None
+    problem_client: Annotated[StrictBool | SkipJsonSchema[None], NotNull] = None
+    do_not_contact: Annotated[StrictBool | SkipJsonSchema[None], NotNull] = None
     attributes: dict[str, JsonValue] | None = None
 
     @field_validator("attributes")

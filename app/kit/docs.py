@@ -66,6 +66,12 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+RATE_LIMITED: dict[str, Any] = {
+    "description": "Too many requests for this key (Retry-After and RateLimit-* headers say when)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def scope_sentence(scopes: list[str]) -> str:
     """'**Key:** needs the `clients:read` scope (or `admin`): 401 without ..., 403 without ...'"""
     names = " and ".join(f"`{scope}`" for scope in scopes)
@@ -90,3 +96,5 @@ def state_scopes(document: dict[str, Any]) -> None:
             if scopes:
                 description = operation.get("description", "").rstrip()
                 operation["description"] = f"{description}\n\n{scope_sentence(scopes)}".lstrip()
+                # every keyed operation is rate-limited per key (app.auth.ratelimit)
+                operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED)

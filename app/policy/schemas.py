@@ -6,7 +6,7 @@ validated here, and passed into the pure core as an argument.
 
 import itertools
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -39,12 +39,21 @@ BASE_REASON_CODES: dict[str, ReasonGroup] = {
 BASE_HUMAN_FACTOR_CODES = frozenset({"manager_conflict", "manager_unavailable", "broken_promise"})
 
 
+def _no_booleans(value: Any) -> Any:
+    """No policy number is a true/false: `false` must not quietly become 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
 class ReturnProbabilityBand(BaseModel):
     """p_return for a lapse shorter than `below_cycles` cycles (the last band has no bound)."""
 
     model_config = ConfigDict(extra="forbid")
     below_cycles: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
     p_return: float = Field(ge=0, le=1)
+
+    _numbers = field_validator("*", mode="before")(_no_booleans)
 
 
 def _default_p_return_bands() -> list[ReturnProbabilityBand]:
@@ -57,7 +66,9 @@ def _default_p_return_bands() -> list[ReturnProbabilityBand]:
 
 
 class Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validate_default: a cross-field rule must hold for a default too (PUT {"at_risk_cycles": 5}
+    # would otherwise store a lost line below the at-risk line)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     market: Literal["b2b", "b2c"] = "b2b"
@@ -119,6 +130,8 @@ class Policy(BaseModel):
     # reason codes: the base list plus a deployment's own (code -> group)
     extra_reason_codes: dict[str, ReasonGroup] = Field(default_factory=dict)
     extra_human_factor_codes: list[str] = Field(default_factory=list)
+
+    _numbers = field_validator("*", mode="before")(_no_booleans)
 
     @field_validator("tier_cutoffs")
     @classmethod

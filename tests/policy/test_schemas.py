@@ -309,3 +309,15 @@ def test_the_default_policy_is_valid_and_survives_its_stored_json_form() -> None
     assert Policy.model_validate(stored) == DEFAULT_POLICY
     changed = Policy(lost_cycles=4, extra_reason_codes={"late_courier": "company"})
     assert Policy.model_validate(changed.model_dump(mode="json")) == changed
+
+
+def test_a_cross_field_rule_holds_against_a_default_too() -> None:
+    """PUT {"at_risk_cycles": 5} leaves lost_cycles at its default 3: refused, not stored (a
+    stored policy that breaks its own rules made every later read a 422)."""
+    assert fields_in_error(at_risk_cycles=5) == [("lost_cycles",)]
+    assert fields_in_error(min_offer_days=116) == [("offer_valid_days",)]
+
+
+@pytest.mark.parametrize("field", ["repeat_loss_multiplier", "max_losses", "at_risk_cycles"])
+def test_true_or_false_is_not_a_policy_number(field: str) -> None:
+    assert fields_in_error(**{field: False}) == [(field,)]
