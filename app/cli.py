@@ -101,18 +101,25 @@ def worker(args: argparse.Namespace) -> None:
     url = _database_url(settings)
     asyncio.run(upgrade(url))
 
-    async def main() -> None:
+    async def main() -> bool:
+        # SIGTERM: finish the batch under way, commit it, then exit (not an exception raised
+        # at an arbitrary point inside the database driver)
+        stop = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         engine = create_engine(url)
         try:
             sessionmaker = create_sessionmaker(engine)
             if args.once:
-                await run_once(sessionmaker, settings, refresh=True)
+                await run_once(sessionmaker, settings, refresh=True, stop=stop)
             else:
-                await run_forever(sessionmaker, settings)
+                await run_forever(sessionmaker, settings, stop)
         finally:
             await engine.dispose()
+        return stop.is_set()
 
-    asyncio.run(main())
+    if asyncio.run(main()):
+        raise SystemExit(128 + signal.SIGTERM)
 
 
 def migrate(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@
 - refresh_population: tier cut points and market cycles, set-based, under an advisory lock.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -29,11 +30,13 @@ async def sweep(
     now: Callable[[], datetime],
     batch_size: int = 500,
     max_batches: int | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[str]:
-    """Re-evaluate every client due by now; returns the client ids this worker processed."""
+    """Re-evaluate every client due by now; returns the client ids this worker processed.
+    With `stop` set (SIGTERM), the batch under way is committed and no other starts."""
     processed: list[str] = []
     batches = 0
-    while max_batches is None or batches < max_batches:
+    while (max_batches is None or batches < max_batches) and not (stop and stop.is_set()):
         async with sessionmaker() as session, session.begin():
             snapshot = await load_snapshot(session)
             moment = now()

@@ -1,6 +1,7 @@
 """`winback worker` (and the in-process worker of `winback serve`): the jobs on a timer."""
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -15,19 +16,29 @@ log = logging.getLogger("winback.worker")
 
 
 async def run_once(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, refresh: bool
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    refresh: bool,
+    stop: asyncio.Event | None = None,
 ) -> None:
     if refresh:
         await jobs.refresh_population(sessionmaker, utcnow())
     # facts first: the clients it upgrades are re-evaluated under the current policy on the way
     await jobs.upgrade_facts(sessionmaker, utcnow)
     await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)
-    await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size)
+    await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size, stop=stop)
 
 
-async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+async def run_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Rounds of jobs until cancelled or `stop` is set (SIGTERM to `winback worker`): then the
+    batch under way is finished and committed, and it returns."""
+    stop = stop or asyncio.Event()
     last_refresh = float("-inf")
-    while True:
+    while not stop.is_set():
         try:
             async with sessionmaker() as session:
                 snapshot = await load_snapshot(session)
@@ -37,11 +48,12 @@ async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: 
                 not snapshot.has_tier_scope()
                 or time.monotonic() - last_refresh >= snapshot.policy.tier_refresh_seconds
             )
-            await run_once(sessionmaker, settings, refresh)
+            await run_once(sessionmaker, settings, refresh, stop)
             if refresh:
                 last_refresh = time.monotonic()
         except asyncio.CancelledError:
             raise
         except Exception:  # keep the loop alive; the next round retries
             log.exception("worker round failed")
-        await asyncio.sleep(settings.sweep_interval_seconds)
+        with contextlib.suppress(TimeoutError):  # sleep until the next round, or a stop
+            await asyncio.wait_for(stop.wait(), timeout=settings.sweep_interval_seconds)

@@ -258,8 +258,8 @@ class Proxy:
     """A TCP forwarder between the server and PostgreSQL: `down()` is a database outage (the
     port refuses, open connections are cut), `up()` brings it back on the same port."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: tuple[str, int] | str) -> None:
+        self.upstream = upstream  # (host, port), or the path of a Unix socket
         self.port = free_port()
         self.sockets: list[socket.socket] = []
         self.listener: socket.socket | None = None
@@ -293,7 +293,11 @@ class Proxy:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.upstream)
+                if isinstance(self.upstream, str):
+                    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    upstream.connect(self.upstream)
+                else:
+                    upstream = socket.create_connection(self.upstream)
             except OSError:
                 downstream.close()
                 continue
@@ -315,9 +319,17 @@ async def test_a_database_outage_is_a_503_then_the_service_recovers_by_itself(
     database_url: str, committed: async_sessionmaker[AsyncSession]
 ) -> None:
     url = make_url(database_url)
-    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    socket_dir = url.query.get("host")  # the embedded server listens on a Unix socket only
+    if socket_dir:
+        proxy = Proxy(f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
+    else:
+        proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.up()
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    through_proxy = (
+        url.difference_update_query(["host"])
+        .set(host="127.0.0.1", port=proxy.port)
+        .render_as_string(hide_password=False)
+    )
     server = Server(
         through_proxy,
         WINBACK_DB_CONNECT_TIMEOUT_SECONDS="2",
