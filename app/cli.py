@@ -1,4 +1,5 @@
-"""winback: serve | worker | migrate | keys create/list/revoke | db stop/reset | demo | openapi.
+"""winback: serve | worker | migrate | keys create/list/revoke | db stop/reset | demo | import |
+backtest | openapi.
 
 Without WINBACK_DATABASE_URL every command uses the embedded PostgreSQL in WINBACK_DATA_DIR
 (default ./.winback); it stops when the last process using it exits.
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from app.config import Settings, get_settings
 from app.kit.time import utcnow
@@ -107,6 +108,8 @@ def worker(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        if _SIGTERM_RECEIVED.is_set():  # one that arrived before, and was swallowed
+            stop.set()
         engine = create_engine(url)
         try:
             sessionmaker = create_sessionmaker(engine)
@@ -221,15 +224,140 @@ def demo(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def import_history(args: argparse.Namespace) -> None:
+    """`winback import FILE`: load, re-fold the clients touched, refresh the population, sweep."""
+    from pathlib import Path
+
+    from app.db import create_engine, create_sessionmaker
+    from app.imports.prepare import ReadOptions, inspect
+    from app.imports.progress import reporter_for
+    from app.imports.readers import FormatError, parse_mapping
+    from app.imports.service import ImportFailed, import_file
+    from app.migrate import upgrade
+    from app.worker import jobs
+
+    path = Path(args.file)
+    errors = Path(args.errors) if args.errors else None
+    if args.chunk < 1:
+        sys.exit("winback import: --chunk must be at least 1")
+    try:
+        mapping = parse_mapping(args.map) if args.map else None
+        options = ReadOptions(args.format, mapping, args.timezone, args.chunk)
+        inspect(path, options)  # a missing file or an unknown header fails before any work
+    except FormatError as exc:
+        sys.exit(f"winback import: {path}: {exc}")
+    except OSError as exc:
+        sys.exit(f"winback import: cannot read {path}: {exc.strerror or exc}")
+    url = _database_url(get_settings())
+    asyncio.run(upgrade(url))
+
+    async def main() -> str:
+        engine = create_engine(url)
+        try:
+            sessionmaker = create_sessionmaker(engine)
+            now = utcnow()
+            finish = [
+                ("population refresh", lambda: jobs.refresh_population(sessionmaker, now)),
+                ("sweep", lambda: jobs.sweep(sessionmaker, lambda: now)),
+            ]
+            summary = await import_file(
+                sessionmaker, path, options, now, reporter_for(sys.stdout), finish, errors
+            )
+            return str(summary)
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(main()), flush=True)
+    except (FormatError, OSError, ImportFailed) as exc:
+        sys.exit(f"winback import: {path}: {exc}")
+
+
+def export(args: argparse.Namespace) -> None:
+    """`winback export [FILE]`: every stored event as JSON lines (standard output by default)."""
+    from app.db import create_engine, create_sessionmaker
+    from app.events.export import lines
+
+    url = _database_url(get_settings(), quiet=True)
+
+    async def main(target: TextIO) -> int:
+        engine = create_engine(url)
+        written = 0
+        try:
+            async for line in lines(create_sessionmaker(engine)):
+                target.write(line)
+                written += 1
+        finally:
+            await engine.dispose()
+        return written
+
+    if args.file:
+        with open(args.file, "w", encoding="utf-8") as target:
+            written = asyncio.run(main(target))
+    else:
+        written = asyncio.run(main(sys.stdout))
+    print(f"winback export: {written:,} events", file=sys.stderr, flush=True)
+
+
+def _cutoff(text: str) -> datetime:
+    """An ISO moment (a zone required) or a date, which means the end of that day in UTC."""
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text)
+            return day.replace(hour=23, minute=59, second=59, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or moment: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}Z) or a date alone")
+    return moment.astimezone(UTC)
+
+
+def backtest(args: argparse.Namespace) -> None:
+    """`winback backtest --cutoff --horizon-days`: POST /v1/backtests from the command line."""
+    from app.backtests import service
+    from app.db import create_engine, create_sessionmaker
+    from app.kit.problems import ProblemError
+    from app.migrate import upgrade
+    from app.policy.service import load_snapshot
+
+    url = _database_url(get_settings(), quiet=True)
+    asyncio.run(upgrade(url))
+
+    async def main() -> str:
+        engine = create_engine(url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                snapshot = await load_snapshot(session)
+                found = await service.run_backtest(
+                    session, snapshot, args.cutoff, args.horizon_days, utcnow()
+                )
+        finally:
+            await engine.dispose()
+        return found.model_dump_json(indent=2) if args.json else service.backtest_text(found)
+
+    try:
+        print(asyncio.run(main()), flush=True)
+    except ProblemError as exc:
+        sys.exit(f"winback backtest: {exc}")
+
+
 def openapi(args: argparse.Namespace) -> None:
     from app.openapi_doc import write
 
     print(f"winback: wrote {write()}")
 
 
+# Set by _exit_on_sigterm. Its SystemExit can land inside a callback that swallows exceptions (a
+# weakref callback during garbage collection: "Exception ignored in ..."); the worker checks this
+# once its own handler is in place, so such a SIGTERM still stops it.
+_SIGTERM_RECEIVED = threading.Event()
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     # SIGTERM's default action ends the process without running exit handlers, and one of them
     # stops the embedded PostgreSQL; exit like this instead (uvicorn hands SIGTERM on to it too)
+    _SIGTERM_RECEIVED.set()
     raise SystemExit(128 + signum)
 
 
@@ -298,6 +426,72 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="random seed: the same seed gives the same clients and events (default %(default)s)",
     )
     p.set_defaults(func=demo)
+
+    from app.imports.readers import FORMATS, ORDER_FIELDS
+
+    p = sub.add_parser(
+        "import",
+        help="load a history file: winback event JSON lines, an orders CSV, a Shopify export",
+        description="Load a history file with the API's semantics (validation, idempotent by "
+        "event id), in bulk. Refused rows go to FILE.errors.csv (line, id, field, reason); the "
+        "rest is loaded. Re-running the same file adds nothing. See docs/import.md.",
+        epilog="--map fields: "
+        + "; ".join(f"{key} ({meaning})" for key, meaning in ORDER_FIELDS.items()),
+    )
+    p.add_argument("file", help="the file: .jsonl of events, or a CSV")
+    p.add_argument(
+        "--format",
+        choices=("auto", *FORMATS),
+        default="auto",
+        help="auto: JSON lines if the first line is an object, a mapped orders CSV with --map, "
+        "else Shopify's order export by its header (default %(default)s)",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=COLUMN,...",
+        help="an orders CSV's columns, e.g. client_id=Email,order_id=Order,amount=Total,"
+        "occurred_at=Date (repeatable)",
+    )
+    p.add_argument("--errors", metavar="PATH", help="where refused rows go (FILE.errors.csv)")
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="the zone of CSV times written without one (e.g. Europe/Paris); else refused",
+    )
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="events per committed chunk (default %(default)s)",
+    )
+    p.set_defaults(func=import_history)
+
+    p = sub.add_parser(
+        "backtest",
+        help="how well statuses and scores at a past cutoff predicted who stopped ordering",
+        description="Evaluate every client as it stood at CUTOFF (events and population "
+        "figures up to it) and compare with who placed no order within the horizon: AUC of "
+        "status, churn_risk, p_alive next to recency, precision and recall of at_risk + lost, "
+        "lift by decile (POST /v1/backtests). Writes nothing. See docs/models.md.",
+    )
+    p.add_argument(
+        "--cutoff",
+        type=_cutoff,
+        required=True,
+        help="ISO date (the end of that day, UTC) or moment with a zone",
+    )
+    p.add_argument("--horizon-days", type=int, required=True, help="e.g. 90, 180, 273")
+    p.add_argument("--json", action="store_true", help="the API's JSON answer instead of a table")
+    p.set_defaults(func=backtest)
+
+    p = sub.add_parser(
+        "export",
+        help="write every stored event as JSON lines (a backup; `winback import` reads it back)",
+    )
+    p.add_argument("file", nargs="?", help="where to write (default: standard output)")
+    p.set_defaults(func=export)
 
     p = sub.add_parser("openapi", help="write openapi/openapi.json from the code")
     p.set_defaults(func=openapi)

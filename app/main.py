@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from app import health
 from app.auth.dependencies import rate_limiter
+from app.backtests.endpoints import router as models_router
+from app.campaigns.endpoints import router as campaigns_router
 from app.clients.endpoints import router as clients_router
 from app.clients.plan_endpoints import router as plans_router
 from app.config import Settings, get_settings
@@ -21,6 +23,7 @@ from app.kit.guard import RequestGuard
 from app.migrate import head_revision
 from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
+from app.reports.endpoints import router as reports_router
 
 log = logging.getLogger("winback")
 
@@ -93,6 +96,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             {"name": "events", "description": "Webhook intake: order, request, contact events"},
             {"name": "clients", "description": "Per-client state, lists, timeline, erasure"},
             {"name": "plans", "description": "Recovery plans: retain, win back or let go"},
+            {"name": "campaigns", "description": "Win-back campaigns: segments, holdouts, results"},
+            {"name": "reports", "description": "Churn by period and group; reasons by value lost"},
+            {"name": "models", "description": "Population models, backtests on your own history"},
             {"name": "policy", "description": "The deployment's thresholds"},
             {"name": "integrations", "description": "Shopify and WooCommerce webhooks, as sent"},
             {"name": "operations", "description": "Health, readiness, metrics"},
@@ -105,7 +111,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.migration_head = head_revision()
     problems.install(app)
     docs.install(app)
-    for router in (ingest_router, clients_router, plans_router, policy_router, health.router):
+    routers = (ingest_router, clients_router, plans_router, campaigns_router, reports_router)
+    for router in (*routers, models_router, policy_router, health.router):
         app.include_router(router)
     app.include_router(integrations_router)
     app.add_middleware(

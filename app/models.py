@@ -1,17 +1,25 @@
 """Imports every ORM model so Base.metadata knows all tables (for Alembic and tests)."""
 
 from app.auth.models import ApiKey
+from app.campaigns.models import Campaign, CampaignMember
 from app.clients.models import Client, Erasure, StatusChange
 from app.events.models import ErasedEvent, Event
 from app.policy.models import PolicyRow
-from app.population.models import PopulationStats
+from app.population.models import ModelFitRow, PopulationStats
+from app.reports.models import CLIENT_REPORTS, EVENT_REASONS, STATUS_CHANGE_MOVES
 
 __all__ = [
+    "CLIENT_REPORTS",
+    "EVENT_REASONS",
+    "STATUS_CHANGE_MOVES",
     "ApiKey",
+    "Campaign",
+    "CampaignMember",
     "Client",
     "ErasedEvent",
     "Erasure",
     "Event",
+    "ModelFitRow",
     "PolicyRow",
     "PopulationStats",
     "StatusChange",

@@ -596,3 +596,439 @@ def predictive_fit_rows(repeats: int = 5) -> list[Row]:
 async def predictive_fit(bench: Bench) -> list[Row]:
     await bench.settle("(m)")
     return await asyncio.to_thread(predictive_fit_rows, bench.args.fit_repeats)
+
+
+# --- reports and campaigns (issue 10) ------------------------------------------------------------
+
+from collections.abc import Awaitable, Callable  # noqa: E402  (this section is appended)
+from datetime import datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+option("--report-seconds", type=float, default=4.0, quick=1.0, help="per report query (r)")
+option("--report-requests", type=int, default=200, quick=30, help="per report query at most (r)")
+
+# A status walk: from each status, the next one and its weight (a client's year, roughly).
+WALK = {
+    "active": (("at_risk", 0.8), ("lost", 0.2)),  # lost at once: a churn notice
+    "at_risk": (("active", 0.5), ("lost", 0.5)),
+    "lost": (("recovered", 0.3), ("lost", 0.7)),  # "lost" again: no change this step
+    "recovered": (("active", 0.6), ("at_risk", 0.4)),
+}
+LOSS_SIGNALS = (
+    (["lapsed"], 0.55),
+    (["lapsed", "unresponsive"], 0.15),
+    (["lapsed", "dissatisfied"], 0.15),
+    (["lapsed", "requests_not_converting"], 0.1),
+    (["dissatisfied", "lapsed", "unresponsive"], 0.05),
+)
+
+
+def status_walk(
+    rng: random.Random, client: str, status: str, since: datetime | None, now: datetime
+) -> list[tuple[str, str | None, str, datetime, list[str]]]:
+    """A year (and a bit) of status changes for one client that ends in its real status at its
+    real status_since: (client_id, from, to, at, signals), in time order."""
+    end = since or now - timedelta(days=1)
+    if status == "prospect":
+        return [(client, None, "prospect", end, [])]
+    at = now - timedelta(days=rng.uniform(370, 430))
+    rows: list[tuple[str, str | None, str, datetime, list[str]]] = []
+    current = "active"
+    rows.append((client, None, current, at, []))
+    while True:
+        at += timedelta(days=rng.uniform(25, 120))
+        if at >= end:
+            break
+        choices, weights = zip(*WALK[current], strict=True)
+        following = rng.choices(choices, weights)[0]
+        if following == current:
+            continue
+        signals: list[str] = []
+        if following in ("at_risk", "lost"):
+            options, chances = zip(*LOSS_SIGNALS, strict=True)
+            signals = list(rng.choices(options, chances)[0])
+        rows.append((client, current, following, at, signals))
+        current = following
+    if current != status:
+        signals = ["lapsed"] if status in ("at_risk", "lost") else []
+        rows.append(
+            (client, current, status, max(end, rows[-1][3] + timedelta(minutes=1)), signals)
+        )
+    return rows
+
+
+async def replace_history(
+    url: str, make: Callable[[list[asyncpg.Record], datetime], Awaitable[list[Any]]]
+) -> str:
+    """Replace the population's status history with the rows `make` builds from the clients."""
+    now = utcnow()
+    conn = await asyncpg.connect(url)
+    try:
+        before = await conn.fetchval("SELECT count(*) FROM status_change")
+        clients = await conn.fetch(
+            "SELECT client_id, market, status, status_since FROM client ORDER BY client_id"
+        )
+        started = time.perf_counter()
+        rows = await make(clients, now)
+        built = time.perf_counter() - started
+        await conn.execute("TRUNCATE status_change")
+        await conn.copy_records_to_table(
+            "status_change",
+            records=rows,
+            columns=["client_id", "from_status", "to_status", "at", "signals"],
+        )
+        await conn.execute("VACUUM ANALYZE status_change")
+        figures = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE at >= now() - interval '1 year') AS in_year, "
+            "count(DISTINCT client_id) FILTER (WHERE to_status = 'lost' "
+            "AND at >= now() - interval '1 year') AS lost, "
+            "count(*) FILTER (WHERE to_status = 'recovered' "
+            "AND at >= now() - interval '1 year') AS recovered "
+            "FROM status_change"
+        )
+    finally:
+        await conn.close()
+    return (
+        f"{len(rows):,} status changes replacing {before:,} ({figures['in_year']:,} in the last "
+        f"year: {figures['lost']:,} clients lost, {figures['recovered']:,} returns), "
+        f"built in {built:.1f} s"
+    )
+
+
+async def walks(clients: list[asyncpg.Record], now: datetime) -> list[Any]:
+    """The stress case: random status walks, a change every 25-120 days."""
+    rng = random.Random(21)
+    return [
+        row
+        for client in clients
+        for row in status_walk(
+            rng, client["client_id"], client["status"], client["status_since"], now
+        )
+    ]
+
+
+REPLAY_STEP_DAYS = 15
+
+
+def replayed(url: str) -> Callable[[list[asyncpg.Record], datetime], Awaitable[list[Any]]]:
+    """The realistic case: each client's own events replayed through the churn engine, evaluated
+    every REPLAY_STEP_DAYS days over the last 400 (as a sweep that often would have), each change
+    dated when it happened (the state's status_since). Ends in each client's stored status."""
+
+    async def make(clients: list[asyncpg.Record], now: datetime) -> list[Any]:
+        from app.churn.engine import evaluate
+        from app.churn.facts import ClientFacts, EventRecord, apply
+        from app.clients.service import manager_change
+        from app.policy.service import load_snapshot
+
+        async with database(url) as (conn, sessionmaker):
+            async with sessionmaker() as session:
+                snapshot = await load_snapshot(session)
+            events = await conn.fetch(
+                "SELECT client_id, id, type, occurred_at, body::text AS body FROM event "
+                "ORDER BY client_id, occurred_at, id"
+            )
+        by_client: dict[str, list[asyncpg.Record]] = {}
+        for event in events:
+            by_client.setdefault(event["client_id"], []).append(event)
+        checkpoints = [now - timedelta(days=400 - d) for d in range(0, 400, REPLAY_STEP_DAYS)]
+        checkpoints.append(now)
+        rows: list[Any] = []
+        for client in clients:
+            client_id, status_now = client["client_id"], client["status"]
+            history = by_client.get(client_id, [])
+            facts, applied, previous = ClientFacts(), 0, None
+            last_at = now - timedelta(days=10_000)
+            cycle = snapshot.market_cycle(client["market"])
+            for moment in checkpoints:
+                while applied < len(history) and history[applied]["occurred_at"] <= moment:
+                    event = history[applied]
+                    body = json.loads(event["body"])
+                    record = EventRecord(
+                        event["id"], event["type"], event["occurred_at"], body["data"]
+                    )
+                    apply(facts, record, manager_change(body))
+                    applied += 1
+                if not applied:
+                    continue
+                state = evaluate(facts, snapshot.policy, moment, cycle)
+                if state.status != previous:
+                    at = min(max(state.status_since or moment, last_at), moment)
+                    rows.append((client_id, previous, state.status, at, state.signal_codes))
+                    previous, last_at = state.status, at
+            if previous != status_now:
+                at = max(client["status_since"] or now, last_at)
+                rows.append((client_id, previous, status_now, at, []))
+        return rows
+
+    return make
+
+
+REPORT_QUERIES = [
+    ("churn?interval=month", "churn, 12 months"),
+    ("churn?interval=month&group_by=tier", "churn, 12 months by tier"),
+    ("churn?interval=month&group_by=manager", "churn, 12 months by manager"),
+    ("churn?interval=month&group_by=market", "churn, 12 months by market"),
+    ("churn?interval=week&group_by=tier", "churn, 13 weeks by tier"),
+    ("churn?interval=quarter&group_by=market", "churn, 4 quarters by market"),
+    ("reasons", "reasons, last 365 days"),
+    ("reasons?from={quarter_ago}", "reasons, last 90 days"),
+]
+STRESS_QUERIES = [REPORT_QUERIES[1], REPORT_QUERIES[3], REPORT_QUERIES[6]]
+
+
+async def report_rows(
+    bench: Bench, app: Winback, queries: list[tuple[str, str]], history: str
+) -> list[Row]:
+    args = bench.args
+    await bench.settle(f"(r) {history}")
+    quarter_ago = (utcnow() - timedelta(days=90)).date().isoformat()
+    rows = []
+    conn = RawHTTP(common.LOCALHOST, app.server.port, app.headers)
+    seconds = max(2.0, args.report_seconds)
+    try:
+        with bench.profiled(app.server.pid, f"r-reports-{history}", len(queries) * seconds):
+            for query, label in queries:
+                path = "/v1/reports/" + query.format(quarter_ago=quarter_ago)
+                result, last = await common.sequential_latency(
+                    conn, itertools.repeat(path), seconds, args.report_requests, warmup=2
+                )
+                body = json.loads(last) if result.requests else {}
+                size = len(body.get("rows", body.get("reasons", [])))
+                note = f"{label}; {result.requests} requests, {size} rows"
+                target = Target(max_p99_ms=200)
+                what = f"{query.split('?')[0]} {label.split(', ', 1)[1]} ({history})"
+                rows.append(load_row("r", what, result, "req/s", target=target, note=note))
+    finally:
+        conn.close()
+    return rows
+
+
+@scenario(
+    "r", "winback GET /v1/reports/churn and /reasons, a year of status history, one connection"
+)
+async def reports(bench: Bench) -> list[Row]:
+    app = await winback(bench)
+    bench.note("(r) replayed history: " + await replace_history(app.url, replayed(app.url)))
+    rows = await report_rows(bench, app, REPORT_QUERIES, "replayed")
+    bench.note("(r) stress walks: " + await replace_history(app.url, walks))
+    return rows + await report_rows(bench, app, STRESS_QUERIES, "stress")
+
+
+async def timed(conn: RawHTTP, method: str, path: str, body: Any = None) -> tuple[float, Any]:
+    started = time.perf_counter()
+    status, payload = await conn.request(method, path, None if body is None else dumps(body))
+    seconds = time.perf_counter() - started
+    if status not in (200, 201):
+        raise BadResponse(status, payload[:300])
+    if payload[:1] in (b"{", b"["):
+        return seconds, json.loads(payload)
+    return seconds, payload
+
+
+@scenario("k", "winback campaigns: preview, create, members CSV, results (100,000 clients)")
+async def campaigns(bench: Bench) -> list[Row]:
+    app = await winback(bench)
+    await bench.settle("(k)")
+    conn = RawHTTP(common.LOCALHOST, app.server.port, app.headers)
+    rows = []
+    try:
+        for label, segment in (
+            ("lost tier A", {"status": ["lost"], "tier": ["A"]}),
+            ("every lost client", {"status": ["lost"]}),
+        ):
+            body = {"name": label, "segment": segment, "holdout_pct": 10}
+            seconds, shown = await timed(conn, "POST", "/v1/campaigns?preview=true", body)
+            members = shown["snapshot"]["members"]
+            note = f"{members:,} members, {members / seconds:,.0f} clients planned/s"
+            rows.append(Row("k", f"preview, {label}", seconds * 1000, "ms", note=note))
+            seconds, created = await timed(conn, "POST", "/v1/campaigns", body)
+            note = f"{members:,} members stored, {members / seconds:,.0f} clients/s"
+            rows.append(Row("k", f"create, {label}", seconds * 1000, "ms", note=note))
+            campaign = created["id"]
+            seconds, _ = await timed(conn, "GET", f"/v1/campaigns/{campaign}/members?limit=100")
+            rows.append(Row("k", f"members first page (100), {label}", seconds * 1000, "ms"))
+            seconds, _ = await timed(conn, "GET", f"/v1/campaigns/{campaign}/results")
+            rows.append(
+                Row("k", f"results, {label}", seconds * 1000, "ms", note=f"{members:,} members")
+            )
+            await timed(conn, "POST", f"/v1/campaigns/{campaign}/close")
+        # the CSV streams in chunks without a length: the server closes the connection after it
+        csv_headers = {**app.headers, "Accept": "text/csv", "Connection": "close"}
+        csv_conn = RawHTTP(common.LOCALHOST, app.server.port, csv_headers)
+        try:
+            seconds, _ = await timed(csv_conn, "GET", f"/v1/campaigns/{campaign}/members")
+        finally:
+            csv_conn.close()
+        lines = created["members"]["treatment"]
+        note = f"{lines:,} rows, {lines / seconds:,.0f} rows/s"
+        what = "members CSV, every lost client (treatment)"
+        rows.append(Row("k", what, seconds * 1000, "ms", note=note))
+    finally:
+        conn.close()
+    return rows
+
+
+# --- (i) winback import of a history file, against COPY + GROUP BY of the same file ------------
+
+import os  # noqa: E402  (this section is appended)
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+option("--import-orders", type=int, default=1_000_000, quick=20_000, help="orders in the file (i)")
+option("--import-clients", type=int, default=100_000, quick=2_000, help="their clients (i)")
+IMPORT_DB = "winback_bench_import"
+IMPORT_MAP = {
+    "client_id": "Customer",
+    "order_id": "Order",
+    "amount": "Total",
+    "occurred_at": "Date",
+}
+
+
+def write_orders_csv(path: Path, orders: int, clients: int, end: datetime, seed: int = 21) -> int:
+    """An orders export in time order, as a shop writes one: `orders` orders of `clients`
+    clients over the two years before `end`, every client with at least one; a few buy often,
+    most rarely (Pareto weights), amounts log-normal, local times with a +01:00 offset.
+    Returns the file's size."""
+    rng = random.Random(seed)
+    weights = [rng.paretovariate(2.0) for _ in range(clients)]
+    buyers = list(range(clients)) + rng.choices(range(clients), weights, k=max(0, orders - clients))
+    rng.shuffle(buyers)
+    start = end - timedelta(days=730)
+    step = timedelta(days=730) / max(1, orders)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("Order,Customer,Date,Total\n")
+        for n, buyer in enumerate(buyers):
+            local = (start + step * n + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+01:00")
+            out.write(f"B-{n:07d},k{buyer:06d},{local},{rng.lognormvariate(4.0, 0.8):.2f}\n")
+    return os.path.getsize(path)
+
+
+async def copy_and_group(url: str, path: Path) -> tuple[float, float]:
+    """The reference: COPY the file into a bare table (client-side, as `\\copy`), then one
+    GROUP BY client fetched whole. Seconds of each."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE bare_orders (order_id text, customer text, date text, total text)"
+        )
+        started = time.perf_counter()
+        await conn.copy_to_table("bare_orders", source=str(path), format="csv", header=True)
+        copied = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = await conn.fetch(
+            "SELECT customer, count(*), sum(total::numeric), max(date) FROM bare_orders "
+            "GROUP BY customer"
+        )
+        grouped = time.perf_counter() - started
+        assert rows
+        await conn.execute("DROP TABLE bare_orders")
+    finally:
+        await conn.close()
+    return copied, grouped
+
+
+@scenario("i", "winback import of 1,000,000 orders (100,000 clients) vs COPY + GROUP BY")
+async def import_history(bench: Bench) -> list[Row]:
+    from app.db import create_engine, create_sessionmaker
+    from app.imports.prepare import ReadOptions
+    from app.imports.progress import Lines
+    from app.imports.service import import_file
+    from app.migrate import upgrade
+    from app.worker import jobs
+
+    args = bench.args
+    orders, clients = args.import_orders, args.import_clients
+    with tempfile.TemporaryDirectory(prefix="winback-bench-") as folder:
+        path = Path(folder) / "orders.csv"
+        now = utcnow()
+        log(f"writing {orders:,} orders of {clients:,} clients")
+        size = write_orders_csv(path, orders, clients, now)
+        async with scratch_database(bench, IMPORT_DB) as url:
+            await upgrade(url)
+            await bench.settle("(i0)")
+            copied, grouped = await copy_and_group(url, path)
+            reference = copied + grouped
+            log(f"reference: COPY {copied:.2f} s + GROUP BY {grouped:.2f} s")
+            engine = create_engine(url, pool_size=2, max_overflow=0)
+            try:
+                sessionmaker = create_sessionmaker(engine)
+                finish = [
+                    ("population refresh", lambda: jobs.refresh_population(sessionmaker, now)),
+                    ("sweep", lambda: jobs.sweep(sessionmaker, lambda: now)),
+                ]
+                await bench.settle("(i)")
+                meter = common.CpuMeter([])
+                meter.tick()
+                summary = await import_file(
+                    sessionmaker,
+                    path,
+                    ReadOptions(mapping=IMPORT_MAP),
+                    now,
+                    Lines(sys.stdout, every=15.0),
+                    finish,
+                )
+                meter.tick()
+            finally:
+                await engine.dispose()
+            async with database(url) as (conn, _):
+                events = await conn.fetchval("SELECT count(*) FROM event")
+                stored = await conn.fetchval("SELECT count(*) FROM client")
+                tiered = await conn.fetchval("SELECT count(*) FROM client WHERE tier IS NOT NULL")
+                statuses = await conn.fetch(
+                    "SELECT status, count(*) FROM client GROUP BY 1 ORDER BY 2 DESC"
+                )
+    if (events, stored, summary.rejected) != (orders, clients, 0):
+        bench.note(f"(i) stored {events:,} events, {stored:,} clients, {summary.rejected} refused")
+    bench.note(
+        "(i) after the import: "
+        + ", ".join(f"{status} {n:,}" for status, n in statuses)
+        + f"; {tiered:,} clients with a tier"
+    )
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.steps.items())
+    seconds = summary.seconds
+    return [
+        Row(
+            "i0",
+            "COPY + GROUP BY of the same file (reference)",
+            orders / reference,
+            "orders/s",
+            note=f"{reference:.2f} s: COPY {copied:.2f} s + GROUP BY {grouped:.2f} s; "
+            f"file {size / 1e6:,.0f} MB",
+        ),
+        Row(
+            "i",
+            f"winback import, {orders:,} orders of {clients:,} clients",
+            orders / seconds,
+            "orders/s",
+            reference="i0",
+            target=Target(min_ratio=1 / 3),
+            cpu=meter.split(),
+            note=f"{seconds:.1f} s = {seconds / reference:.1f} x the reference's time; {steps}; "
+            "statuses, tiers and cycles computed (refresh + sweep included); the reading child "
+            "process counts as 'other'",
+        ),
+    ]
+
+
+# --- backtests (issue 9) -------------------------------------------------------------------------
+
+
+@scenario("n", "backtest of 100,000 clients (POST /v1/backtests' service)")
+async def backtest_scale(bench: Bench) -> list[Row]:
+    from bench.backtest_scale import measure
+
+    found = await measure(bench.args.database_url, 100_000)
+    return [
+        Row(
+            "n",
+            f"backtest, {found['clients']:,} clients, {found['events']:,} events",
+            found["seconds"],
+            "s",
+            target=Target(max_value=60),
+            note=f"{found['evaluated']:,} clients with an order by the cutoff evaluated; events "
+            f"read in chunks, folded, figures fitted and every client scored; database filled "
+            f"by COPY in {found['fill_seconds']:.1f} s (not counted)",
+        )
+    ]

@@ -36,11 +36,14 @@ from app.migrate import upgrade
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DATA_TABLES = (
+    "campaign_member",
+    "campaign",
     "status_change",
     "event",
     "client",
     "policy",
     "population_stats",
+    "model_fit",
     "erasure",
     "erased_event",
 )

@@ -8,6 +8,15 @@ Besides the status it returns the evidence the planner needs as data — each si
 the feedback behind `dissatisfied` (`ClientState.dissatisfaction`) and the margin carried by the
 orders of the value window (`ClientState.window_margin`) — so the planner turns it into text
 instead of applying the rules a second time.
+
+**Lapse lines.** A client is lapsed (at risk) and then lost when its silence since the last order
+passes two lines (`LapseLines`). With its own cycle (or a borrowed one) they are `at_risk_cycles`
+and `lost_cycles` times the cycle (SPEC §4). A one- or two-time buyer has no cycle of its own, and
+three times a borrowed median says little about it; when its market's `RepeatGaps` has enough
+clients (`repeat_gap_min_clients`) its lines are the `repeat_gap_at_risk_quantile` and
+`repeat_gap_lost_quantile` quantiles of how late second (or third) purchases come in this
+business: the population's own answer to "how long is too long after one order". The lapsed
+signal's `detail` names the rule, the quantile and how many clients it came from.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from app.churn.facts import ClientFacts, FeedbackFact, OrderFact
 from app.domain import CycleSource, Status
 from app.kit.time import add_days, days_between
 from app.policy.schemas import Policy
+from app.predictive.population import RepeatGaps
 
 SCORED_FEEDBACK = frozenset({"survey", "review"})
 
@@ -76,6 +86,38 @@ class LostEpisode:
     by_notice: bool  # a client.churned notice, not a lapse
 
 
+LineSource = Literal["cycle", "repeat_gap"]
+GAP_NAMES = {1: "first_to_second", 2: "second_to_third"}
+
+
+@dataclass(frozen=True, slots=True)
+class LapseLines:
+    """Days after the last order when the client is lapsed (at risk) and when it is lost.
+
+    `source` "cycle": `at_risk_cycles` / `lost_cycles` times the cycle; "repeat_gap": quantiles
+    of the population's gaps to the next purchase (one- and two-time buyers, see the module)."""
+
+    at_risk_days: float
+    watch_at_risk_days: float  # in a recovery watch (stricter)
+    lost_days: float  # capped by max_lapse_days
+    source: LineSource = "cycle"
+    gap: str | None = None  # "first_to_second" or "second_to_third" for repeat_gap lines
+    clients: int | None = None  # how many clients the gaps came from
+
+    def at_risk(self, in_watch: bool) -> float:
+        return self.watch_at_risk_days if in_watch else self.at_risk_days
+
+
+@dataclass(slots=True)
+class Occasion:
+    """Orders on one UTC calendar day: one purchase occasion."""
+
+    day: date
+    first_at: datetime
+    last_at: datetime
+    amount: Decimal
+
+
 @dataclass(frozen=True, slots=True)
 class ClientState:
     orders_count: int
@@ -108,6 +150,8 @@ class ClientState:
     dissatisfaction: tuple[Dissatisfaction, ...]  # behind `dissatisfied`, in its detail's order
     window_margin: WindowMargin
     episodes: tuple[LostEpisode, ...] = field(default=())
+    lines: LapseLines | None = None  # the lapse lines in force (None without an order)
+    occasions: tuple[Occasion, ...] = field(default=())  # purchase days, oldest first
 
     @property
     def signal_codes(self) -> list[str]:
@@ -137,30 +181,58 @@ def cycle_for(
     return clamp_cycle(policy.default_cycle_days, policy), "default"
 
 
-def lost_after(last_order_at: datetime, cycle: float, policy: Policy) -> datetime:
+def lapse_lines(
+    occasions: int, cycle: float, policy: Policy, repeat_gaps: RepeatGaps | None = None
+) -> LapseLines:
+    """The lines of a client with this many purchase days and this cycle (see the module)."""
+    watch = policy.recovered_at_risk_cycles * cycle
+    gaps = repeat_gaps.for_occasions(occasions) if repeat_gaps is not None else None
+    if gaps is not None and gaps.n >= policy.repeat_gap_min_clients:
+        at_risk = gaps.at(policy.repeat_gap_at_risk_quantile)
+        return LapseLines(
+            at_risk_days=at_risk,
+            watch_at_risk_days=min(watch, at_risk),
+            lost_days=min(gaps.at(policy.repeat_gap_lost_quantile), policy.max_lapse_days),
+            source="repeat_gap",
+            gap=GAP_NAMES[occasions],
+            clients=gaps.n,
+        )
+    return LapseLines(
+        at_risk_days=policy.at_risk_cycles * cycle,
+        watch_at_risk_days=watch,
+        lost_days=min(policy.lost_cycles * cycle, policy.max_lapse_days),
+    )
+
+
+def lost_after(last_order_at: datetime, lines: LapseLines) -> datetime:
     """The moment a client who ordered last at `last_order_at` counts as lost by lapse alone."""
-    return add_days(last_order_at, min(policy.lost_cycles * cycle, policy.max_lapse_days))
+    return add_days(last_order_at, lines.lost_days)
 
 
-@dataclass(slots=True)
-class _Occasion:
-    """Orders on one UTC calendar day: one purchase occasion."""
-
-    day: date
-    first_at: datetime
-    last_at: datetime
-    amount: Decimal
+def counting_orders(facts: ClientFacts) -> list[OrderFact]:
+    """The orders that count (placed, not cancelled), in time order."""
+    return sorted(
+        (o for o in facts.orders.values() if o.counts),
+        key=lambda o: (o.placed_at, o.order_id),
+    )
 
 
-def _occasions(orders: list[OrderFact]) -> list[_Occasion]:
-    by_day: dict[date, _Occasion] = {}
+def window_value(orders: list[OrderFact], policy: Policy) -> Decimal:
+    """`ClientState.value` of these counting orders (SPEC §5), without evaluating the rest."""
+    last_order_at = max((o.placed_at for o in orders), default=None)  # type: ignore[type-var]
+    return _value_window(orders, last_order_at, policy)[0]
+
+
+def occasions_of(orders: list[OrderFact]) -> list[Occasion]:
+    """Counting orders (sorted by time) grouped into purchase occasions, oldest first."""
+    by_day: dict[date, Occasion] = {}
     for order in orders:
         at = order.placed_at
         assert at is not None
         day = at.astimezone(UTC).date()  # the UTC calendar day, whatever the offset (SPEC §3)
         occasion = by_day.get(day)
         if occasion is None:
-            by_day[day] = _Occasion(day, at, at, order.net)
+            by_day[day] = Occasion(day, at, at, order.net)
         else:
             occasion.first_at = min(occasion.first_at, at)
             occasion.last_at = max(occasion.last_at, at)
@@ -169,10 +241,11 @@ def _occasions(orders: list[OrderFact]) -> list[_Occasion]:
 
 
 def _episodes(
-    occasions: list[_Occasion],
+    occasions: list[Occasion],
     notices: list[datetime],
     policy: Policy,
     market_cycle_days: float | None,
+    repeat_gaps: RepeatGaps | None,
 ) -> list[LostEpisode]:
     """Past losses that ended in a return: each gap between purchase occasions where the client
     crossed the lost line (by lapse, with the cycle known at the time, or by a churn notice)."""
@@ -180,10 +253,11 @@ def _episodes(
     for k in range(1, len(occasions)):
         before, after = occasions[k - 1], occasions[k]
         cycle, _ = cycle_for([o.day for o in occasions[:k]], policy, market_cycle_days)
+        lines = lapse_lines(k, cycle, policy, repeat_gaps)
         candidates = [
             (t, True) for t in notices if before.last_at < t < after.first_at
         ]  # a notice strictly between the two occasions
-        lapse_lost = lost_after(before.last_at, cycle, policy)
+        lapse_lost = lost_after(before.last_at, lines)
         if lapse_lost <= after.first_at:
             candidates.append((lapse_lost, False))
         if candidates:
@@ -197,27 +271,28 @@ def evaluate(
     policy: Policy,
     now: datetime,
     market_cycle_days: float | None = None,
+    repeat_gaps: RepeatGaps | None = None,
 ) -> ClientState:
     """The client's state at `now`. `market_cycle_days` is the median cycle of its market, when
-    enough clients have their own (the caller decides; None falls back to the policy default)."""
-    orders = sorted(
-        (o for o in facts.orders.values() if o.counts),
-        key=lambda o: (o.placed_at, o.order_id),
-    )
-    occasions = _occasions(orders)
+    enough clients have their own (the caller decides; None falls back to the policy default);
+    `repeat_gaps` its market's gaps to a second and third purchase (the lines of one- and
+    two-time buyers; None: the cycle rule for everyone)."""
+    orders = counting_orders(facts)
+    occasions = occasions_of(orders)
     purchase_days = [o.day for o in occasions]
     cycle, cycle_source = cycle_for(purchase_days, policy, market_cycle_days)
+    lines = lapse_lines(len(occasions), cycle, policy, repeat_gaps)
 
     lifetime_revenue = sum((o.net for o in orders), Decimal(0))
     first_order_at = orders[0].placed_at if orders else None
     last_order_at = max((o.placed_at for o in orders), default=None)  # type: ignore[type-var]
     value, window_margin = _value_window(orders, last_order_at, policy)
 
-    episodes = _episodes(occasions, facts.churn_notices, policy, market_cycle_days)
+    episodes = _episodes(occasions, facts.churn_notices, policy, market_cycle_days, repeat_gaps)
     current_loss: LostEpisode | None = None
     if last_order_at is not None:
         notices_after = [t for t in facts.churn_notices if last_order_at < t <= now]
-        lapse_lost = lost_after(last_order_at, cycle, policy)
+        lapse_lost = lost_after(last_order_at, lines)
         candidates = [(t, True) for t in notices_after]
         if lapse_lost <= now:
             candidates.append((lapse_lost, False))
@@ -231,7 +306,9 @@ def evaluate(
     )
     in_watch = current_loss is None and watch_ends_at is not None and now < watch_ends_at
 
-    found = _signals(facts, occasions, cycle, last_order_at, recovered_at, in_watch, policy, now)
+    found = _signals(
+        facts, occasions, cycle, lines, last_order_at, recovered_at, in_watch, policy, now
+    )
     signals, review_moments = found.signals, found.review
 
     status: Status
@@ -247,7 +324,7 @@ def evaluate(
         status = "active"
 
     if last_order_at is not None and current_loss is None:
-        review_moments.append(lost_after(last_order_at, cycle, policy))
+        review_moments.append(lost_after(last_order_at, lines))
         if in_watch and watch_ends_at is not None:
             review_moments.append(watch_ends_at)
         # a notice dated ahead of the clock (within max_future_skew) makes it lost at its moment
@@ -298,6 +375,8 @@ def evaluate(
         dissatisfaction=found.dissatisfaction,
         window_margin=window_margin,
         episodes=tuple(all_episodes),
+        lines=lines if last_order_at is not None else None,
+        occasions=tuple(occasions),
     )
 
 
@@ -372,8 +451,9 @@ class _Signals:
 
 def _signals(
     facts: ClientFacts,
-    occasions: list[_Occasion],
+    occasions: list[Occasion],
     cycle: float,
+    lines: LapseLines,
     last_order_at: datetime | None,
     recovered_at: datetime | None,
     in_watch: bool,
@@ -381,7 +461,7 @@ def _signals(
     now: datetime,
 ) -> _Signals:
     """The five signals of SPEC §4, one rule each, in their order."""
-    lapsed, lapse_review = _lapsed(last_order_at, cycle, in_watch, policy, now)
+    lapsed, lapse_review = _lapsed(last_order_at, cycle, lines, in_watch, policy, now)
     requests, request_review = _requests_not_converting(facts, last_order_at, policy, now)
     dissatisfied, dissatisfaction, feedback_review = _dissatisfied(
         facts, recovered_at, in_watch, policy, now
@@ -401,22 +481,40 @@ def _signals(
 
 
 def _lapsed(
-    last_order_at: datetime | None, cycle: float, in_watch: bool, policy: Policy, now: datetime
+    last_order_at: datetime | None,
+    cycle: float,
+    lines: LapseLines,
+    in_watch: bool,
+    policy: Policy,
+    now: datetime,
 ) -> tuple[Signal | None, list[datetime]]:
-    """No order for `at_risk_cycles` cycles (`recovered_at_risk_cycles` in a recovery watch)."""
+    """No order for `at_risk_cycles` cycles (`recovered_at_risk_cycles` in a recovery watch), or,
+    for a one- or two-time buyer, for longer than the population's at-risk gap."""
     if last_order_at is None:
         return None, []
-    cycles = policy.recovered_at_risk_cycles if in_watch else policy.at_risk_cycles
-    lapsed_at = add_days(last_order_at, cycles * cycle)
+    threshold = lines.at_risk(in_watch)
+    lapsed_at = add_days(last_order_at, threshold)
     if now < lapsed_at:
         return None, [lapsed_at]
     since_days = days_between(last_order_at, now)
-    detail = {
+    detail: dict[str, Any] = {
         "days_since_last_order": round(since_days, 1),
         "cycle_days": cycle,
         "overdue_ratio": round(since_days / cycle, 2),
-        "threshold_cycles": cycles,
     }
+    if lines.source == "cycle" or (in_watch and threshold < lines.at_risk_days):
+        detail["threshold_cycles"] = (
+            policy.recovered_at_risk_cycles if in_watch else policy.at_risk_cycles
+        )
+    else:
+        detail |= {
+            "threshold_days": round(threshold, 1),
+            "rule": "repeat_gap",
+            "gap": lines.gap,
+            "quantile": policy.repeat_gap_at_risk_quantile,
+            "clients": lines.clients,
+            "lost_after_days": round(lines.lost_days, 1),
+        }
     return Signal("lapsed", lapsed_at, detail), []
 
 
@@ -447,7 +545,7 @@ def _unresponsive(facts: ClientFacts, policy: Policy) -> Signal | None:
 
 
 def _volume_drop(
-    occasions: list[_Occasion], recovered_at: datetime | None, policy: Policy
+    occasions: list[Occasion], recovered_at: datetime | None, policy: Policy
 ) -> Signal | None:
     """The last purchase occasion below `volume_drop_ratio` of the mean of the `volume_window`
     occasions before it; after a return the baseline starts at the return."""

@@ -20,7 +20,8 @@ from app.policy.dependencies import SnapshotDep
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
-Sort = Literal["value_desc", "last_order_desc", "overdue_desc"]
+Sort = Literal["value_desc", "last_order_desc", "overdue_desc", "risk_desc", "clv_desc"]
+XYZ_CLASSES = ("X", "Y", "Z")
 
 
 @router.get(
@@ -63,14 +64,32 @@ def _split(values: list[str] | None, allowed: tuple[str, ...], field: str) -> tu
     return tuple(out)
 
 
+def _rfm_codes(values: list[str] | None) -> tuple[str, ...]:
+    """Three characters each, 1-5 or `_` (any score)."""
+    codes = []
+    for value in values or []:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if len(part) != 3 or any(ch not in "12345_" for ch in part):
+                message = f"{part!r} is not three of 1-5 or _ (e.g. 155, 1_5)"
+                raise invalid("rfm", message, "pattern")
+            codes.append(part)
+    return tuple(codes)
+
+
 @router.get(
     "/clients",
     response_model=ClientPage,
     summary="List clients (at-risk lists, win-back lists), keyset-paginated; CSV with Accept",
     description=(
-        "Filters combine with AND; `status`, `tier` and `decision` take several values "
-        "(repeated or comma-separated). Sorts: `value_desc` (default), `last_order_desc`, "
-        "`overdue_desc`. Pages are stable under inserts: pass `next_cursor` as `cursor`. "
+        "Filters combine with AND; `status`, `tier`, `decision`, `xyz` and `rfm` take several "
+        "values (repeated or comma-separated). `min_risk` keeps clients whose `churn_risk` is at "
+        "least that; `rfm` takes three-digit codes with `_` for any score (`1_5`: recency 1, "
+        "monetary 5). Sorts: `value_desc` (default), `last_order_desc`, `overdue_desc`, "
+        "`risk_desc` (churn risk, highest first), `clv_desc` (predicted CLV); clients without "
+        "a score come last. Pages are stable under inserts: pass `next_cursor` as `cursor`. "
         "With `Accept: text/csv` the whole list (from `cursor` on) streams as CSV.\n\n"
         "Errors: 422 names the query parameter that is out of range or not one of its values, "
         "or a `cursor` this API did not issue (or issued for another `sort`)."
@@ -91,6 +110,9 @@ async def list_clients(
     signal: SignalCode | None = None,
     decision: Annotated[list[str] | None, Query(examples=["return_first"])] = None,
     min_value: Annotated[Decimal | None, Query(ge=0, max_digits=20, decimal_places=2)] = None,
+    min_risk: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
+    xyz: Annotated[list[str] | None, Query(examples=["X"])] = None,
+    rfm: Annotated[list[str] | None, Query(examples=["1_5"])] = None,
     sort: Sort = "value_desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
@@ -104,6 +126,9 @@ async def list_clients(
         signal=signal,
         decisions=_split(decision, DECISIONS, "decision"),
         min_value=min_value,
+        min_risk=min_risk,
+        xyz=_split(xyz, XYZ_CLASSES, "xyz"),
+        rfm=_rfm_codes(rfm),
     )
     if csv.wants_csv(accept):
         chunks = await service.list_csv(request.app.state.sessionmaker, where, sort, cursor)

@@ -72,6 +72,16 @@ class Client(Base):
     next_review_at: Mapped[datetime | None] = mapped_column(TS)
     policy_version: Mapped[int] = mapped_column(Integer, server_default="0")
     evaluated_at: Mapped[datetime] = mapped_column(TS)
+    # the population model's scores, computed with the fit `model_fit_id` (app.churn.scores)
+    purchase_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_orders_90d: Mapped[float | None] = mapped_column(Float)
+    predicted_clv: Mapped[Decimal | None] = mapped_column(Numeric(30, 2))
+    predicted_next_order_at: Mapped[datetime | None] = mapped_column(TS)
+    rfm: Mapped[str | None] = mapped_column(String(3))
+    xyz: Mapped[str | None] = mapped_column(String(1))
+    churn_risk: Mapped[float | None] = mapped_column(Float)
+    model_fit_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
 
     __table_args__ = (
@@ -132,6 +142,23 @@ class Client(Base):
             literal_column("client_id DESC"),
         ),
         Index("ix_client_signals", "signals", postgresql_using="gin"),
+        # lists by churn risk (all, or one status) and by predicted CLV
+        Index(
+            "ix_client_risk",
+            literal_column("coalesce(churn_risk, -1) DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_status_risk",
+            "status",
+            literal_column("coalesce(churn_risk, -1) DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_clv",
+            literal_column("coalesce(predicted_clv, -1) DESC"),
+            literal_column("client_id DESC"),
+        ),
     )
 
 

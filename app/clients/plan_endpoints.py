@@ -25,7 +25,9 @@ router = APIRouter(prefix="/v1", tags=["plans"])
         "`return_first`, `should_return`, `return_if_possible` for lost ones) or not "
         "(`no_action`, `let_go`), and every rule that decided it is in `decision_reasons`. "
         "The plan also says why the client left, who should act, the offer and its economics, "
-        "and the steps to take.\n\n"
+        "and the steps to take. `p_return` is the policy's band until 30 similar clients "
+        "(tier, market, lapse band) went through closed campaigns; then it is their observed "
+        "win-back rate, and the `p_return` reason says so.\n\n"
         "Errors: 404 when no client has this id; 422 when `as_of` is in the future or has no "
         "time zone."
     ),
@@ -40,4 +42,11 @@ async def recovery_plan(
     as_of: AsOf = None,
 ) -> RecoveryPlan:
     found = await service.evaluated_client(session, client_id, snapshot, now, as_of)
-    return plan(found.profile(), found.assessment.state, found.facts, snapshot.policy, found.moment)
+    profile = found.profile()
+    # observed win-back rates of closed campaigns for this kind of client (p_return from evidence)
+    evidence = await service.return_evidence(
+        session, snapshot.policy, (profile.tier, profile.market), as_of
+    )
+    state, policy = found.assessment.state, snapshot.policy
+    p_alive = found.assessment.scores.p_alive  # the model's floor of p_return
+    return plan(profile, state, found.facts, policy, found.moment, evidence, p_alive)

@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Float,
     Numeric,
     Select,
     Text,
@@ -20,7 +22,9 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -148,6 +152,9 @@ _LAST_ORDER: ColumnElement[datetime] = literal_column(
 _NEXT_ORDER: ColumnElement[datetime] = literal_column(
     "coalesce(client.expected_next_order_at, 'infinity'::timestamptz)"
 )
+# clients without a score (prospects, before the first evaluation) sort last: -1
+_RISK: ColumnElement[float] = literal_column("coalesce(client.churn_risk, -1)")
+_CLV: ColumnElement[Decimal] = literal_column("coalesce(client.predicted_clv, -1)")
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,9 @@ class ClientFilter:
     signal: str | None = None
     decisions: tuple[str, ...] = ()
     min_value: Decimal | None = None
+    min_risk: float | None = None
+    xyz: tuple[str, ...] = ()
+    rfm: tuple[str, ...] = ()  # codes like "155", "_" for any score: "1_5"
 
 
 def _time_text(value: datetime | None, missing: str) -> str:
@@ -174,6 +184,21 @@ def _time_bound(text: str) -> Any:
 def _value_bound(text: str) -> Any:
     Decimal(text)  # InvalidOperation (a ValueError) for a cursor this API did not issue
     return cast(text, Numeric)
+
+
+def _float_bound(text: str) -> Any:
+    value = float(text)  # ValueError for a cursor this API did not issue
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return literal(value, Float)  # repr() of a float reads back exactly
+
+
+def _float_text(value: float | None) -> str:
+    return repr(float(-1 if value is None else value))
+
+
+def _money_text(value: Decimal | None) -> str:
+    return str(Decimal(-1) if value is None else value)
 
 
 @dataclass(frozen=True)
@@ -201,6 +226,8 @@ SORTS: dict[str, Sort] = {
         lambda row: _time_text(row["expected_next_order_at"], "infinity"),
         _time_bound,
     ),
+    "risk_desc": Sort(_RISK, True, lambda row: _float_text(row["churn_risk"]), _float_bound),
+    "clv_desc": Sort(_CLV, True, lambda row: _money_text(row["predicted_clv"]), _value_bound),
 }
 
 
@@ -219,6 +246,12 @@ def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
         statement = statement.where(Client.decision.in_(where.decisions))
     if where.min_value is not None:
         statement = statement.where(Client.value >= where.min_value)
+    if where.min_risk is not None:
+        statement = statement.where(where.min_risk <= _RISK)
+    if where.xyz:
+        statement = statement.where(Client.xyz.in_(where.xyz))
+    if where.rfm:
+        statement = statement.where(or_(*(Client.rfm.like(code) for code in where.rfm)))
     return statement
 
 
@@ -354,3 +387,130 @@ async def count_by_status_and_decision(
         .group_by(Client.status, Client.decision)
     )
     return [(status, decision, int(n)) for status, decision, n in await session.execute(statement)]
+
+
+# --- p_return from evidence: finished campaigns' treatment members ----------------------------
+#
+# `campaign_member` belongs to app.campaigns, a layer above this one; it is read here by name so
+# that the recovery-plan endpoint (in this package) can pass the observed rates to the planner.
+# The partial index ix_campaign_member_evidence (market, tier) INCLUDE (cycles_since_lost,
+# returned, campaign_id) WHERE returned IS NOT NULL AND NOT holdout makes this an index-only scan
+# over the similar members. The band is the p_return band: width_bucket over its bounds.
+
+_OBSERVED_RETURNS = """
+SELECT tier, market,
+       CASE WHEN cycles_since_lost IS NULL THEN NULL
+            ELSE width_bucket(cycles_since_lost, CAST(:bounds AS float8[])) END AS band,
+       count(*) AS members,
+       count(*) FILTER (WHERE returned) AS returned,
+       count(DISTINCT campaign_id) AS campaigns
+FROM campaign_member
+WHERE returned IS NOT NULL AND NOT holdout {only}
+GROUP BY 1, 2, 3
+"""
+
+
+async def observed_returns(
+    session: AsyncSession,
+    bounds: Sequence[float],
+    only: tuple[str | None, str] | None = None,
+    closed_by: datetime | None = None,
+) -> list[tuple[str | None, str, int | None, int, int, int]]:
+    """(tier, market, band, members, returned, campaigns) of the treatment members of closed
+    campaigns whose outcome was recorded; `only=(tier, market)` keeps one kind of client;
+    `closed_by` keeps the campaigns closed by then (a plan `as_of` a past moment)."""
+    parameters: dict[str, Any] = {"bounds": list(bounds)}
+    only_sql = ""
+    if only is not None:
+        tier, market = only
+        only_sql = "AND market = :market AND " + ("tier = :tier" if tier else "tier IS NULL")
+        parameters.update(market=market, tier=tier)
+    if closed_by is not None:
+        only_sql += " AND campaign_id IN (SELECT id FROM campaign WHERE closed_at <= :closed_by)"
+        parameters["closed_by"] = closed_by
+    statement = text(_OBSERVED_RETURNS.format(only=only_sql))
+    rows = await session.execute(statement, parameters)
+    return [
+        (tier, market, band, int(members), int(returned), int(campaigns))
+        for tier, market, band, members, returned, campaigns in rows
+    ]
+
+
+# --- the bulk path: `winback import` (app/imports) ----------------------------------------------
+
+# Create the clients a chunk of imported events names (as `lock_or_create` would) and mark every
+# one's facts as behind its events: facts_version 0, and 0 as the version inside the facts JSON
+# too, so that a write-path update in between (which stores the JSON's version) keeps the mark.
+# A row already marked is left alone (but locked, as ON CONFLICT DO UPDATE locks every row it
+# meets); rows are taken in client_id order, so concurrent writers never deadlock.
+_MARK_STALE = """
+    INSERT INTO client AS c (client_id, market, facts, facts_version, status, cycle_days,
+                             cycle_source, policy_version, evaluated_at)
+    SELECT id, $2, $3::jsonb, 0, $4, $5, $6, $7, $8 FROM unnest($1::text[]) AS id ORDER BY id
+    ON CONFLICT (client_id) DO UPDATE
+        SET facts_version = 0,
+            facts = CASE WHEN c.facts ? 'version' THEN jsonb_set(c.facts, '{version}', '0')
+                         ELSE c.facts END
+        WHERE c.facts_version <> 0 OR c.facts -> 'version' <> '0'::jsonb
+"""
+_ATTRIBUTES_OF = """
+    SELECT client_id, name, email, phone, market, manager_id, tags, advocate, problem_client,
+           do_not_contact, attributes, attribute_times
+    FROM client WHERE client_id = ANY($1::text[]) ORDER BY client_id
+"""
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection in the session's transaction (begun by a first statement: the
+    SQLAlchemy adapter begins it lazily)."""
+    connection = await session.connection()
+    await connection.exec_driver_sql("SELECT 1")
+    return (await connection.get_raw_connection()).driver_connection
+
+
+async def mark_stale(
+    session: AsyncSession, client_ids: Sequence[str], new_row: Mapping[str, Any]
+) -> None:
+    """Create the missing clients from `new_row` (market, facts as JSON text, status,
+    cycle_days, cycle_source, policy_version, evaluated_at) and mark all their facts stale."""
+    if not client_ids:
+        return
+    raw = await _driver(session)
+    await raw.execute(
+        _MARK_STALE,
+        sorted(client_ids),
+        new_row["market"],
+        new_row["facts"],
+        new_row["status"],
+        new_row["cycle_days"],
+        new_row["cycle_source"],
+        new_row["policy_version"],
+        new_row["evaluated_at"],
+    )
+
+
+async def attributes_of(session: AsyncSession, client_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The attributes and their stamps of clients this transaction holds (after `mark_stale`)."""
+    raw = await _driver(session)
+    return [dict(row) for row in await raw.fetch(_ATTRIBUTES_OF, list(client_ids))]
+
+
+async def lock_stale_facts(
+    session: AsyncSession, version: int, after: str, limit: int, skip_locked: bool = False
+) -> list[ClientRow]:
+    """The next clients (client_id order, after `after`) whose facts are behind their events or
+    of an older fold, locked (with `skip_locked`, rows another transaction holds are passed
+    over); `evaluated` tells whether any status was ever recorded for the client (a client the
+    bulk path created has none: its first change is from no status)."""
+    columns = [column for column in ATTRIBUTE_COLUMNS if column.key != "facts"]
+    evaluated = (
+        select(literal(1)).where(StatusChange.client_id == Client.client_id).exists()
+    ).label("evaluated")
+    statement = (
+        select(*columns, evaluated)
+        .where(Client.facts_version < version, Client.client_id > after)
+        .order_by(Client.client_id)
+        .limit(limit)
+        .with_for_update(of=Client, skip_locked=skip_locked)
+    )
+    return _rows(await session.execute(statement))

@@ -58,6 +58,17 @@ class StateColumns(TypedDict):
     next_review_at: datetime | None
     policy_version: int
     evaluated_at: datetime
+    # purchase days and the population model's scores (app.churn.scores); model_fit_id: the fit
+    # they were computed with (None: no fit yet)
+    purchase_days: int
+    p_alive: float | None
+    expected_orders_90d: float | None
+    predicted_clv: Decimal | None
+    predicted_next_order_at: datetime | None
+    rfm: str | None
+    xyz: str | None
+    churn_risk: float | None
+    model_fit_id: int | None
 
 
 STATE_COLUMNS: tuple[str, ...] = tuple(get_type_hints(StateColumns))

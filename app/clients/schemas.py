@@ -1,7 +1,7 @@
 """API shapes for clients (separate from the ORM model)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -63,7 +63,60 @@ CLIENT_EXAMPLE: JsonDict = {
     "in_watch": False,
     "watch_ends_at": None,
     "next_review_at": "2026-12-01T10:00:00Z",
+    "p_alive": 0.62,
+    "expected_orders_90d": 1.4,
+    "predicted_clv": "9650.00",
+    "predicted_next_order_at": "2026-12-09T12:00:00Z",
+    "rfm": "245",
+    "xyz": "Y",
+    "churn_risk": 0.71,
 }
+
+PAlive = Annotated[
+    float | None,
+    Field(
+        description="the population model's probability that the client is still a client "
+        "(MBG/NBD; null until the first fit)"
+    ),
+]
+ExpectedOrders = Annotated[
+    float | None, Field(description="expected purchase days in the next 90 days (MBG/NBD)")
+]
+PredictedClv = Annotated[
+    Money | None,
+    Field(
+        description="discounted expected margin of the next policy.clv_horizon_days (MBG/NBD and "
+        "Gamma-Gamma, at margin_rate, discounted at clv_discount_rate a year)"
+    ),
+]
+PredictedNext = Annotated[
+    datetime | None,
+    Field(
+        description="the model's expected next order: now plus the median wait for the next "
+        "purchase if the client is alive (read it next to p_alive)"
+    ),
+]
+Rfm = Annotated[
+    str | None,
+    Field(
+        description="recency, frequency, monetary quintile scores 1-5 as three digits (555: bought "
+        "recently, often, much), against the population's cut points"
+    ),
+]
+Xyz = Annotated[
+    Literal["X", "Y", "Z"] | None,
+    Field(
+        description="regularity: X, Y or Z by the coefficient of variation of the gaps between "
+        "purchase days (needs three purchase days)"
+    ),
+]
+ChurnRisk = Annotated[
+    float | None,
+    Field(
+        description="0-1: the signals, the lapse against the client's at-risk line and the model's "
+        "P(alive) combined (docs/models.md); 1 after a churn notice"
+    ),
+]
 
 
 class ClientRead(BaseModel):
@@ -111,6 +164,13 @@ class ClientRead(BaseModel):
     in_watch: bool
     watch_ends_at: datetime | None
     next_review_at: datetime | None
+    p_alive: PAlive
+    expected_orders_90d: ExpectedOrders
+    predicted_clv: PredictedClv
+    predicted_next_order_at: PredictedNext
+    rfm: Rfm
+    xyz: Xyz
+    churn_risk: ChurnRisk
 
 
 def _summary_example(schema: JsonDict, model: type[BaseModel]) -> None:
@@ -142,6 +202,11 @@ class ClientSummary(BaseModel):
     cycle_days: float
     lost_count: int
     next_review_at: datetime | None
+    churn_risk: ChurnRisk
+    p_alive: PAlive
+    predicted_clv: PredictedClv
+    rfm: Rfm
+    xyz: Xyz
 
 
 class ClientPage(BaseModel):

@@ -20,7 +20,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.churn.engine import ClientState, clamp_cycle, evaluate
-from app.churn.facts import ClientFacts, EventRecord, apply, from_json, summarize, to_json
+from app.churn.facts import (
+    FACTS_VERSION,
+    ClientFacts,
+    EventRecord,
+    apply,
+    from_json,
+    summarize,
+    to_json,
+)
+from app.churn.scores import Scores, score_states
 from app.clients import repository
 from app.clients.models import Client
 from app.clients.rows import (
@@ -42,13 +51,16 @@ from app.clients.schemas import (
     TimelineItem,
     TimelinePage,
 )
-from app.domain import Status
+from app.domain import Market, Status, Tier
 from app.events import repository as events_repository
 from app.events.service import AcceptedEvent
 from app.kit import csv, metrics, pagination
 from app.kit.problems import invalid, not_found
 from app.plans import ClientProfile, decide
+from app.plans.economics import ObservedReturns, ReturnEvidence, band_bounds
+from app.policy.schemas import Policy
 from app.policy.service import Snapshot
+from app.population import service as population
 from app.tiers import assign
 
 __all__ = ["ATTRIBUTE_FIELDS", "STATE_COLUMNS", "WRITE_COLUMNS"]
@@ -60,6 +72,7 @@ class Assessment:
     tier: str | None
     decision: str | None
     columns: StateColumns
+    scores: Scores
 
 
 def profile_of(row: ClientAttributesRow, tier: str | None) -> ClientProfile:
@@ -75,12 +88,45 @@ def profile_of(row: ClientAttributesRow, tier: str | None) -> ClientProfile:
     )
 
 
+def evaluate_client(
+    row: ClientAttributesRow, facts: ClientFacts, snapshot: Snapshot, now: datetime
+) -> ClientState:
+    """The churn engine for one client with its market's population figures."""
+    market = row["market"]
+    return evaluate(
+        facts, snapshot.policy, now, snapshot.market_cycle(market), snapshot.repeat_gaps(market)
+    )
+
+
 def assess(
     row: ClientAttributesRow, facts: ClientFacts, snapshot: Snapshot, now: datetime
 ) -> Assessment:
     """Evaluate one client (row = its attributes) and return the columns to store."""
+    return assess_many([(row, facts)], snapshot, now)[0]
+
+
+def assess_many(
+    clients: Sequence[tuple[ClientAttributesRow, ClientFacts]], snapshot: Snapshot, now: datetime
+) -> list[Assessment]:
+    """`assess` for several clients: each evaluated on its own, their model scores computed in
+    one vectorised call (app.churn.scores), so a batch costs little more than one client."""
+    states = [evaluate_client(row, facts, snapshot, now) for row, facts in clients]
+    scores = score_states(states, snapshot.model, snapshot.policy, now)
+    return [
+        _assessment(row, facts, state, found, snapshot, now)
+        for (row, facts), state, found in zip(clients, states, scores, strict=True)
+    ]
+
+
+def _assessment(
+    row: ClientAttributesRow,
+    facts: ClientFacts,
+    state: ClientState,
+    scores: Scores,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Assessment:
     policy = snapshot.policy
-    state = evaluate(facts, policy, now, snapshot.market_cycle(row["market"]))
     tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
     decision, _ = decide(profile_of(row, tier), state, facts, policy, now)
     columns: StateColumns = {
@@ -104,8 +150,17 @@ def assess(
         "next_review_at": state.next_review_at,
         "policy_version": snapshot.version,
         "evaluated_at": now,
+        "purchase_days": state.purchase_days,
+        "p_alive": scores.p_alive,
+        "expected_orders_90d": scores.expected_orders_90d,
+        "predicted_clv": scores.predicted_clv,
+        "predicted_next_order_at": scores.predicted_next_order_at,
+        "rfm": scores.rfm,
+        "xyz": scores.xyz,
+        "churn_risk": scores.churn_risk,
+        "model_fit_id": scores.model_fit_id,
     }
-    return Assessment(state, tier, decision, columns)
+    return Assessment(state, tier, decision, columns, scores)
 
 
 def status_change_row(
@@ -246,6 +301,7 @@ async def apply_events(
     updates: list[dict[str, Any]] = []
     changes: list[StatusChangeRow] = []
     outcomes: dict[str, ClientOutcome] = {}
+    all_times: dict[str, dict[str, str]] = {}
     for client_id, items in accepted.items():
         row = rows[client_id]
         times = dict(row["attribute_times"] or {})
@@ -254,7 +310,13 @@ async def apply_events(
                 stamp = stamp_of(item.envelope.occurred_at, item.envelope.id)
                 changed, times = merge_attributes(row, times, item.body["client"], stamp)
                 row.update(changed)  # type: ignore[typeddict-item]
-        assessment = assess(row, folded[client_id], snapshot, now)
+        all_times[client_id] = times
+    assessed = assess_many(
+        [(rows[client_id], folded[client_id]) for client_id in accepted], snapshot, now
+    )
+    for client_id, assessment in zip(accepted, assessed, strict=True):
+        row = rows[client_id]
+        times = all_times[client_id]
         old_status = None if row.get("inserted") else row["status"]
         change = status_change_row(client_id, old_status, assessment, now)
         if change:
@@ -290,10 +352,13 @@ async def outcomes_of(session: AsyncSession, client_ids: Sequence[str]) -> dict[
 async def state_as_of(
     session: AsyncSession, row: ClientAttributesRow, snapshot: Snapshot, as_of: datetime
 ) -> tuple[ClientFacts, Assessment]:
-    """The client as it stood at `as_of`: its events with occurred_at <= as_of, evaluated then."""
+    """The client as it stood at `as_of`: its events with occurred_at <= as_of, evaluated then,
+    scored with the model fit in force then (none before the first fit). Tier and RFM cut points,
+    market cycles and repeat gaps are today's."""
     events = await events_repository.bodies_for_client(session, row["client_id"], until=as_of)
     facts = facts_from_events(events)
-    return facts, assess(row, facts, snapshot, as_of)
+    fit = await population.fit_in_force(session, as_of)
+    return facts, assess(row, facts, snapshot.with_fit(fit), as_of)
 
 
 def row_attributes(client: Client) -> ClientAttributesRow:
@@ -324,9 +389,17 @@ _STATE_READ_FIELDS = tuple(
 
 def read_model(client: Client, assessment: Assessment, as_of: datetime) -> ClientRead:
     state = assessment.state
+    scores = assessment.scores
     return ClientRead(
         **row_attributes(client),
         **{name: getattr(state, name) for name in _STATE_READ_FIELDS},
+        p_alive=scores.p_alive,
+        expected_orders_90d=scores.expected_orders_90d,
+        predicted_clv=scores.predicted_clv,
+        predicted_next_order_at=scores.predicted_next_order_at,
+        rfm=scores.rfm,
+        xyz=scores.xyz,  # type: ignore[arg-type]
+        churn_risk=scores.churn_risk,
         as_of=as_of,
         signals=[SignalRead(code=s.code, since=s.since, detail=s.detail) for s in state.signals],
         tier=assessment.tier,  # type: ignore[arg-type]
@@ -587,8 +660,8 @@ async def reevaluate(
     Returns the status changes recorded."""
     updates = []
     changes = []
-    for row in rows:
-        assessment = assess(row, facts_of(row), snapshot, now)
+    assessed = assess_many([(row, facts_of(row)) for row in rows], snapshot, now)
+    for row, assessment in zip(rows, assessed, strict=True):
         updates.append({"client_id": row["client_id"], **assessment.columns})
         change = status_change_row(row["client_id"], row["status"], assessment, now)
         if change:
@@ -608,3 +681,110 @@ async def store(
     await repository.record_status_changes(session, changes)
     for change in changes:  # counted when written; a rolled-back transaction may over-count
         metrics.STATUS_CHANGES.labels(change["to_status"]).inc()
+
+
+# --- p_return from evidence ----------------------------------------------------------------------
+
+
+async def return_evidence(
+    session: AsyncSession,
+    policy: Policy,
+    only: tuple[Tier | None, Market] | None = None,
+    as_of: datetime | None = None,
+) -> ReturnEvidence:
+    """The observed win-back rates of closed campaigns' treatment members, by (tier, market,
+    lapse band), for `plans.plan(..., evidence=...)`: all kinds, or `only` one (the kind of the
+    client a plan is for); with `as_of`, only campaigns closed by then. The planner uses a rate
+    once 30 members stand behind it."""
+    rows = await repository.observed_returns(session, band_bounds(policy), only, as_of)
+    return {
+        (tier, market, band): ObservedReturns(members, returned, campaigns)  # type: ignore[misc]
+        for tier, market, band, members, returned, campaigns in rows
+    }
+
+
+# --- the bulk path (`winback import`): events recorded in chunks, then each client folded once --
+
+STALE_FACTS = '{"version": 0}'  # the facts of a client the bulk path created, not yet folded
+# What a re-fold stores: the facts, their fold version and the evaluated state. Attributes were
+# merged and stored with the events (`mark_for_refold`).
+REFOLD_COLUMNS: tuple[str, ...] = ("facts", "facts_version", *STATE_COLUMNS)
+
+# An accepted event as the bulk path hands it over: (occurred_at, event id, attribute upsert).
+BulkEvent = tuple[datetime, str, Mapping[str, Any] | None]
+
+
+async def mark_for_refold(
+    session: AsyncSession,
+    accepted: Mapping[str, Sequence[BulkEvent]],
+    snapshot: Snapshot,
+    now: datetime,
+) -> None:
+    """The first half of the bulk path, in the transaction that recorded the events (by client):
+    create the clients that do not exist (as the write path does), merge the attribute upserts
+    (last writer wins per field, by business time, as the write path does), and mark each
+    client's facts as behind its events (facts_version 0). `refold_stale` then re-folds every
+    marked client once from all its stored events, however many chunks named it; should the
+    import stop before, the worker's facts upgrade re-folds them (the mark is the same as an
+    older fold's). Never commits."""
+    if not accepted:
+        return
+    template = {**_new_client_row("", snapshot, now), "facts": STALE_FACTS}
+    await repository.mark_stale(session, list(accepted), template)
+    upserted = sorted(c for c, items in accepted.items() if any(item[2] for item in items))
+    if not upserted:
+        return
+    updates = []
+    for row in await repository.attributes_of(session, upserted):
+        before = dict(row["attribute_times"] or {})
+        times = before
+        for occurred_at, event_id, upsert in accepted[row["client_id"]]:
+            if upsert:
+                stamp = stamp_of(occurred_at, event_id)
+                changed, times = merge_attributes(row, times, upsert, stamp)
+                row.update(changed)
+        if times != before:
+            updates.append({**row, "attribute_times": times})
+    await repository.update_many(session, (*ATTRIBUTE_FIELDS, "attribute_times"), updates)
+
+
+async def refold_stale(
+    session: AsyncSession,
+    snapshot: Snapshot,
+    now: datetime,
+    after: str,
+    limit: int,
+    skip_locked: bool = False,
+) -> list[str]:
+    """The second half of the bulk path, one batch: the next clients (in client_id order after
+    `after`) whose facts are behind their events, locked (with `skip_locked`, those another
+    transaction holds are passed over), each re-folded from all its stored events, assessed and
+    stored as the write path stores a client (`store`, with the status change; from no status
+    for a client never evaluated, like a new client on the write path).
+    Clients of an older fold version are upgraded on the way, as the worker would. Returns the
+    ids done; empty when none is left after `after`. Never commits."""
+    rows = await repository.lock_stale_facts(session, FACTS_VERSION, after, limit, skip_locked)
+    if not rows:
+        return []
+    client_ids = [row["client_id"] for row in rows]
+    history = await events_repository.bodies_of_clients(session, client_ids)
+    updates: list[dict[str, Any]] = []
+    changes: list[StatusChangeRow] = []
+    folded = [facts_from_events(history[row["client_id"]]) for row in rows]
+    assessed = assess_many(list(zip(rows, folded, strict=True)), snapshot, now)
+    for row, facts, assessment in zip(rows, folded, assessed, strict=True):
+        client_id = row["client_id"]
+        evaluated = dict.get(row, "evaluated")  # type: ignore[call-overload]
+        change = status_change_row(client_id, row["status"] if evaluated else None, assessment, now)
+        if change:
+            changes.append(change)
+        updates.append(
+            {
+                "client_id": client_id,
+                "facts": to_json(facts),
+                "facts_version": facts.version,
+                **assessment.columns,
+            }
+        )
+    await store(session, REFOLD_COLUMNS, updates, changes)
+    return client_ids

@@ -115,9 +115,9 @@ _INSERT_STAGED = f"""
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 """
-# Run after the insert: a staged id now stored with another body is a conflict.
+# Run after the insert: a staged id now stored with another digest, with the stored body.
 _STAGED_CONFLICTS = f"""
-    SELECT s.line, s.id FROM {STAGING} s JOIN event e ON e.id = s.id
+    SELECT s.line, s.id, e.body FROM {STAGING} s JOIN event e ON e.id = s.id
     WHERE e.body_sha256 <> s.body_sha256
     ORDER BY s.line
 """
@@ -138,18 +138,20 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 async def insert_staged(
     session: AsyncSession, records: Sequence[tuple[Any, ...]]
-) -> tuple[list[str], list[tuple[int, str]]]:
+) -> tuple[list[str], list[tuple[int, str, dict[str, Any]]]]:
     """Store events in bulk: COPY `records` (STAGED_COLUMNS; the body as JSON text, ids unique)
     into the staging table, insert those whose id is new (one INSERT ... SELECT ... ON CONFLICT
-    DO NOTHING), and return the ids inserted and the (line, id) of the staged events whose id is
-    stored with another body. The others are duplicates, or ids of erased clients (the trigger
-    skipped them: a duplicate that stores nothing, as on the write path). Never commits."""
+    DO NOTHING), and return the ids inserted and the (line, id, stored body) of the staged
+    events whose id is stored with another digest (conflicts, unless the stored body is the same
+    event under an older digest). The others are duplicates, or ids of erased clients (the
+    trigger skipped them: a duplicate that stores nothing, as on the write path). Never
+    commits."""
     await session.execute(_CREATE_STAGING)
     await session.execute(_EMPTY_STAGING)
     raw = await driver_connection(session)
     await raw.copy_records_to_table(STAGING, records=records, columns=STAGED_COLUMNS)
     inserted = [row[0] for row in await raw.fetch(_INSERT_STAGED)]
-    conflicts = [(row[0], row[1]) for row in await raw.fetch(_STAGED_CONFLICTS)]
+    conflicts = [(row[0], row[1], row[2]) for row in await raw.fetch(_STAGED_CONFLICTS)]
     return inserted, conflicts
 
 
@@ -163,3 +165,16 @@ async def bodies_of_clients(
     for client_id, body, occurred_at in await raw.fetch(_BODIES_OF_CLIENTS, list(client_ids)):
         out[client_id].append((body, occurred_at))
     return out
+
+
+async def page_of_all(
+    session: AsyncSession, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """Every stored event in (occurred_at, id) order, one keyset page at a time (for export)."""
+    statement = select(Event.occurred_at, Event.id, Event.body)
+    if after is not None:
+        statement = statement.where(
+            tuple_(Event.occurred_at, Event.id) > tuple_(literal(after[0]), literal(after[1]))
+        )
+    statement = statement.order_by(Event.occurred_at, Event.id).limit(limit)
+    return [(row.occurred_at, row.id, row.body) for row in await session.execute(statement)]

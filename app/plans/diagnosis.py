@@ -213,6 +213,15 @@ def _recorded_text(reason: ReasonRecord, now: datetime) -> str:
 
 def _signal_texts(signal: Signal, state: ClientState, policy: Policy, now: datetime) -> list[str]:
     detail = signal.detail
+    if signal.code == "lapsed" and detail.get("rule") == "repeat_gap":
+        which = "second" if detail["gap"] == "first_to_second" else "third"
+        return [
+            f"no order for {detail['days_since_last_order']:.0f} days after "
+            f"{'one purchase' if which == 'second' else 'two purchases'}: "
+            f"{detail['quantile']:.0%} of this business's clients who made a {which} "
+            f"purchase made it sooner (at-risk line {detail['threshold_days']:g} days, the "
+            f"{detail['quantile']:g} quantile of {detail['clients']} clients' gaps)"
+        ]
     if signal.code == "lapsed":
         return [
             f"no order for {detail['days_since_last_order']:.0f} days: "

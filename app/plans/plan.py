@@ -12,7 +12,7 @@ from app.churn.facts import ClientFacts
 from app.domain import WIN_BACK_DECISIONS
 from app.plans.decision import decide
 from app.plans.diagnosis import diagnose
-from app.plans.economics import economics
+from app.plans.economics import ReturnEvidence, economics, evidence_for
 from app.plans.offer import build_offer
 from app.plans.owner import assign_owner
 from app.plans.profile import ClientProfile
@@ -40,10 +40,17 @@ def plan(
     facts: ClientFacts,
     policy: Policy,
     now: datetime,
+    evidence: ReturnEvidence | None = None,
+    p_alive: float | None = None,
 ) -> RecoveryPlan:
+    """`evidence`: observed win-back rates of finished campaigns, by (tier, market, lapse band);
+    enough of them for this client's kind replace the policy's p_return (economics). `p_alive`:
+    the population model's score of the client, a floor of p_return otherwise (economics)."""
     decision, reasons = decide(profile, state, facts, policy, now)
     finding = diagnose(profile, state, facts, policy, now)
-    figures = economics(state, finding.diagnosis.human_factor, policy, now)
+    observed = evidence_for(evidence, profile.tier, profile.market, state, policy, now)
+    human_factor = finding.diagnosis.human_factor
+    figures = economics(state, human_factor, policy, now, observed, p_alive)
     acting = decision == "retain" or decision in WIN_BACK_DECISIONS
 
     urgency: Urgency = "low"

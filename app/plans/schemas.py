@@ -57,7 +57,8 @@ DECISION_REASON_MEANINGS: dict[DecisionReasonCode, str] = {
     "lapse": "a lost client: how long ago it was lost, in days and cycles",
     "signals": "an at-risk client: its signals, and its recovery watch if it is in one",
     "urgency": "how soon to act, and the policy bound that set it (plans that act)",
-    "p_return": "the probability of return, its band and multipliers (every plan but no_action)",
+    "p_return": "the probability of return: its band and multipliers, or the observed win-back "
+    "rate of similar clients in closed campaigns once there are 30 (every plan but no_action)",
     "margin_rate": "the margin rate used and where it comes from (every plan but no_action)",
     "expected_value": "p_return × value × margin_rate (every plan but no_action)",
     "max_spend": "expected_value × max_spend_ratio (every plan but no_action)",

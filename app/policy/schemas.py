@@ -94,6 +94,32 @@ class Policy(BaseModel):
     recovered_at_risk_cycles: float = Field(default=1.0, gt=0, le=100)
     max_losses: int = Field(default=2, ge=1, le=100)
     max_future_skew_seconds: float = Field(default=86400, ge=0, le=30 * 86400)
+    # one- and two-time buyers: at-risk and lost lines from the quantiles of the population's
+    # gaps from the first purchase day to the second (from the second to the third), once that
+    # many clients of the market made one (docs/models.md, "Status of one- and two-time buyers")
+    repeat_gap_at_risk_quantile: float = Field(default=0.75, ge=0.5, le=0.99)
+    repeat_gap_lost_quantile: float = Field(default=0.95, ge=0.5, le=0.99)
+    repeat_gap_min_clients: int = Field(default=30, ge=1, le=1_000_000)
+
+    # population model scores (docs/models.md): CLV over a horizon at margin_rate, discounted at
+    # an annual rate; XYZ regularity by the coefficient of variation of the gaps between purchases
+    clv_horizon_days: float = Field(default=365, gt=0, le=3650)
+    clv_discount_rate: float = Field(default=0.10, ge=0, le=1)
+    xyz_x_max_cv: float = Field(default=0.5, gt=0, le=10)
+    xyz_y_max_cv: float = Field(default=1.0, gt=0, le=10)
+    # refit the purchase and spend models this often (the worker); after a refit every client
+    # is re-scored by the sweeper, spread over model_rescore_seconds (no re-evaluation storm)
+    model_refit_seconds: float = Field(default=86400, ge=60, le=86400 * 30)
+    model_rescore_seconds: float = Field(default=21600, ge=0, le=86400 * 7)
+    # churn_risk = logistic(risk_intercept + risk_alive_weight * logit(1 - p_alive)
+    #   + risk_lapse_weight * ln(days since the last order / at-risk line)
+    #   + risk_frequency_weight * ln(1 + repeat purchase days)
+    #   + risk_signal_weight * signals other than lapsed); 1 after a churn notice
+    risk_intercept: float = Field(default=1.4, ge=-20, le=20)
+    risk_alive_weight: float = Field(default=0.4, ge=-10, le=10)
+    risk_lapse_weight: float = Field(default=0.1, ge=-10, le=10)
+    risk_frequency_weight: float = Field(default=-1.4, ge=-10, le=10)
+    risk_signal_weight: float = Field(default=0.5, ge=-10, le=10)
 
     # value and tiers
     value_window_days: float = Field(default=365, gt=0, le=36500)
@@ -162,6 +188,23 @@ class Policy(BaseModel):
     def _lost_after_at_risk(cls, value: float, info: ValidationInfo) -> float:
         if "at_risk_cycles" in info.data and value <= info.data["at_risk_cycles"]:
             raise ValueError("must be above at_risk_cycles")
+        return value
+
+    @field_validator("repeat_gap_lost_quantile")
+    @classmethod
+    def _gap_lost_after_at_risk(cls, value: float, info: ValidationInfo) -> float:
+        if (
+            "repeat_gap_at_risk_quantile" in info.data
+            and value <= info.data["repeat_gap_at_risk_quantile"]
+        ):
+            raise ValueError("must be above repeat_gap_at_risk_quantile")
+        return value
+
+    @field_validator("xyz_y_max_cv")
+    @classmethod
+    def _xyz_ordered(cls, value: float, info: ValidationInfo) -> float:
+        if "xyz_x_max_cv" in info.data and value <= info.data["xyz_x_max_cv"]:
+            raise ValueError("must be above xyz_x_max_cv")
         return value
 
     @field_validator("recovered_at_risk_cycles")

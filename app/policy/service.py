@@ -1,7 +1,8 @@
-"""The policy as the core sees it: a `Snapshot` of policy + tier thresholds + market cycles."""
+"""The policy as the core sees it: a `Snapshot` of policy + tier thresholds + market cycles +
+the population model (fit, RFM cut points, repeat gaps)."""
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from app.kit.problems import ProblemError, invalid
 from app.policy import repository
 from app.policy.schemas import DEFAULT_POLICY, Policy
 from app.population import service as population
+from app.predictive.population import ModelFit, PopulationModel, RepeatGaps
 from app.tiers import ALL_MARKETS, Thresholds, thresholds_for
 
 
@@ -22,9 +24,18 @@ class Snapshot:
     tier_rankings: dict[str, Thresholds] = field(default_factory=dict)
     # median cycle per market, only for markets with enough clients that have their own cycle
     market_cycles: dict[str, float] = field(default_factory=dict)
+    # the fitted purchase and spend models, RFM cut points, repeat gaps per market
+    model: PopulationModel = field(default_factory=PopulationModel)
 
     def market_cycle(self, market: str) -> float | None:
         return self.market_cycles.get(market)
+
+    def repeat_gaps(self, market: str) -> RepeatGaps | None:
+        return self.model.repeat_gaps.get(market)
+
+    def with_fit(self, fit: ModelFit | None) -> "Snapshot":
+        """The same figures with another model fit (the one in force at an `as_of`)."""
+        return replace(self, model=replace(self.model, fit=fit))
 
     def thresholds(self, market: str) -> Thresholds | None:
         """The cut points a client of this market is tiered against (None until computed)."""
@@ -42,7 +53,13 @@ async def load_snapshot(session: AsyncSession) -> Snapshot:
     row = await repository.load(session)
     policy = Policy.model_validate(row.body) if row else DEFAULT_POLICY
     figures = await population.load(session, policy.market_cycle_min_clients)
-    return Snapshot(policy, row.version if row else 0, figures.tier_rankings, figures.market_cycles)
+    return Snapshot(
+        policy,
+        row.version if row else 0,
+        figures.tier_rankings,
+        figures.market_cycles,
+        figures.model,
+    )
 
 
 class SnapshotCache:

@@ -5,7 +5,10 @@
 - reevaluate_policy: clients evaluated under an older policy version, the same way.
 - upgrade_facts: clients whose stored facts are older than FACTS_VERSION, re-folded from their
   events (the truth) and re-evaluated, the same way.
-- refresh_population: tier cut points and market cycles, set-based, under an advisory lock.
+- refresh_population: tier cut points, market cycles, RFM cut points and repeat gaps,
+  set-based, under an advisory lock.
+- refit_models: the purchase and spend models, daily (policy.model_refit_seconds) or on demand;
+  every client is then re-scored by the sweep, spread over policy.model_rescore_seconds.
 """
 
 import asyncio
@@ -112,9 +115,43 @@ async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now
     async with sessionmaker() as session, session.begin():
         policy = (await load_snapshot(session)).policy
         moved = await population.refresh(
-            session, policy.tier_cutoffs, policy.tier_scope, policy.market_cycle_min_clients, now
+            session,
+            policy.tier_cutoffs,
+            policy.tier_scope,
+            policy.market_cycle_min_clients,
+            now,
+            (policy.repeat_gap_at_risk_quantile, policy.repeat_gap_lost_quantile),
+            policy.repeat_gap_min_clients,
         )
     if moved is None:
         return False
     log.info("population refreshed: %s clients marked due", moved)
     return True
+
+
+async def refit_models(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    now: datetime,
+    as_of: datetime | None = None,
+    force: bool = False,
+) -> population.Refit | None:
+    """Refit the purchase and spend models on the history up to `as_of` (default `now`) when due
+    (`population.refit_due`: no fit, one policy.model_refit_seconds old, or a population that
+    more than doubled since) or with `force`; the clients are marked for gradual re-scoring.
+    None when not due or another worker refits."""
+    async with sessionmaker() as session, session.begin():
+        policy = (await load_snapshot(session)).policy
+        if not force and not await population.refit_due(session, now, policy.model_refit_seconds):
+            return None
+        done = await population.refit(session, as_of or now, now, policy.model_rescore_seconds)
+    if done is not None:
+        fit = done.fit
+        log.info(
+            "models refitted on %s clients as of %s (%s, %.3f s): %s clients marked for re-scoring",
+            fit.n,
+            fit.as_of.isoformat(),
+            "converged" if fit.converged else f"fallback: {fit.fallback_reason}",
+            fit.seconds,
+            done.marked,
+        )
+    return done

@@ -23,6 +23,9 @@ async def run_once(
 ) -> None:
     if refresh:
         await jobs.refresh_population(sessionmaker, utcnow())
+    # daily (policy.model_refit_seconds, judged by the stored fit's age, so restarts and several
+    # workers agree); the first round of a new deployment fits at once
+    await jobs.refit_models(sessionmaker, utcnow())
     # facts first: the clients it upgrades are re-evaluated under the current policy on the way
     await jobs.upgrade_facts(sessionmaker, utcnow)
     await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)

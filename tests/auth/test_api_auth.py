@@ -43,6 +43,18 @@ OPERATIONS = {
     ("PATCH", "/v1/policy"): "admin",
     ("GET", "/v1/policy/reevaluation"): "clients:read",
     ("GET", "/v1/stats"): "clients:read",
+    ("POST", "/v1/backtests"): "admin",
+    ("POST", "/v1/policy/tune"): "admin",
+    ("GET", "/v1/models/current"): "clients:read",
+    ("POST", "/v1/models/refit"): "admin",
+    ("POST", "/v1/campaigns"): "campaigns:write",
+    ("POST", "/v1/campaigns/{campaign_id}/close"): "campaigns:write",
+    ("GET", "/v1/campaigns"): "clients:read",
+    ("GET", "/v1/campaigns/{campaign_id}"): "clients:read",
+    ("GET", "/v1/campaigns/{campaign_id}/members"): "clients:read",
+    ("GET", "/v1/campaigns/{campaign_id}/results"): "clients:read",
+    ("GET", "/v1/reports/churn"): "clients:read",
+    ("GET", "/v1/reports/reasons"): "clients:read",
 }
 SIGNED_PATHS = ("/v1/integrations/shopify/webhooks", "/v1/integrations/woocommerce/webhooks")
 # the conftest's keys and their scopes
@@ -193,7 +205,7 @@ async def test_each_scope_admits_exactly_its_operations(
     scopes = KEY_SCOPES[key_name]
     admitted, refused = [], []
     for (method, template), scope in OPERATIONS.items():
-        path = template.format(client_id="nobody")
+        path = template.format(client_id="nobody", campaign_id="nobody")
         response = await api.request(method, path, headers=headers[key_name])
         assert response.status_code != 401, (method, path, response.text)
         if response.status_code == 403:

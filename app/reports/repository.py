@@ -1,0 +1,174 @@
+"""SQL for reports: set-based over the status history (`status_change`), never a loop over clients.
+
+Churn by period. A client is "in the base" while its status is active, at_risk or recovered. Each
+status_change row moves the base by delta = [to in base] - [from in base]; only the rows that
+leave or enter the base move it (a change between two base statuses, active -> at_risk, does
+not), and those rows, with every loss and return, are what the partial index
+ix_status_change_moves holds, with everything the report reads from them. The base at a moment
+is the base now (the client rows' statuses, which `store()` writes in the same transaction as
+each status_change row) minus the deltas since then, so the report reads the history from its
+first period on; it is true for past periods because the history is only ever appended to.
+Losses and returns are the rows into `lost` and `recovered`, counted in the period they happened.
+
+Groups are the client's current tier, manager or market (the client row): a status_change row
+carries client, from, to, at and signals, not the client's attributes at the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.reports.models import BASE, MOVES_PREDICATE, REASON_EVENTS_PREDICATE
+
+# The rows that move the base, or are losses or returns: not a change between two base statuses.
+# The predicate of ix_status_change_moves itself, so the planner can prove the index applies.
+MOVES = f"({MOVES_PREDICATE})"
+GROUP_COLUMNS = {
+    "tier": "c.tier",
+    "manager": "c.manager_id",
+    "market": "c.market",
+    None: "CAST(NULL AS text)",
+}
+STEPS = {"week": "1 week", "month": "1 month", "quarter": "3 months"}
+
+# Reports are short analytical queries whose estimates easily pass jit_above_cost: compiling
+# them would take longer than running them.
+NO_JIT = text("SET LOCAL jit = off")
+# The churn report joins the moves with every client: both come in client_id order from their
+# indexes (ix_status_change_moves, ix_client_reports), so a merge join needs no hash table of
+# 100,000 client ids; the planner's costs prefer the hash join, which measured 2-3 x slower.
+MERGE_JOIN = text("SET LOCAL enable_hashjoin = off")
+RESET_JOIN = text("RESET enable_hashjoin")
+
+_CHURN = """
+WITH bounds AS (  -- the periods' starts and the end of the last one, UTC
+    SELECT array_agg(p AT TIME ZONE 'UTC' ORDER BY p) AS starts
+    FROM generate_series(CAST(:first AS timestamp), CAST(:end AS timestamp),
+                         CAST(CAST(:step AS text) AS interval)) AS p
+)
+SELECT {group} AS grp, NULL AS k, count(*) AS delta, 0 AS lost, 0 AS lost_value,
+       0 AS recovered, 0 AS recovered_value
+FROM client c
+WHERE c.status IN {base}
+GROUP BY 1
+UNION ALL
+SELECT {group} AS grp,
+       width_bucket(sc.at, (SELECT starts FROM bounds)) AS k,  -- 1..n periods, n + 1 after
+       sum((sc.to_status IN {base})::int - coalesce((sc.from_status IN {base})::int, 0)),
+       count(*) FILTER (WHERE sc.to_status = 'lost'),
+       coalesce(sum(c.value) FILTER (WHERE sc.to_status = 'lost'), 0),
+       count(*) FILTER (WHERE sc.to_status = 'recovered'),
+       coalesce(sum(c.value) FILTER (WHERE sc.to_status = 'recovered'), 0)
+FROM status_change sc
+JOIN client c ON c.client_id = sc.client_id
+WHERE sc.at >= :start AND {moves}
+GROUP BY 1, 2
+"""
+
+
+async def churn(
+    session: AsyncSession,
+    unit: str,
+    first: datetime,
+    end: datetime,
+    group_by: str | None,
+) -> list[dict[str, Any]]:
+    """Rows (grp, k, delta, lost, lost_value, recovered, recovered_value): k None is the base
+    now (delta = the clients in it); k 1..n the periods of `unit` from `first` to `end` (UTC);
+    k n + 1 the changes after the last period."""
+    group = GROUP_COLUMNS[group_by]
+    statement = text(_CHURN.format(group=group, base=BASE, moves=MOVES))
+    parameters = {
+        "step": STEPS[unit],
+        "first": first.replace(tzinfo=None),
+        "end": end.replace(tzinfo=None),
+        "start": first,
+    }
+    await session.execute(NO_JIT)
+    await session.execute(MERGE_JOIN)
+    rows = await session.execute(statement, parameters)
+    await session.execute(RESET_JOIN)
+    return [dict(row) for row in rows.mappings()]
+
+
+# Reasons of the clients lost in a window. Each client lost in it counts once, with its latest
+# loss there. Its leading recorded reason is the latest reason code it gave from its last order
+# before the loss until its return (its next change into `recovered`, dated by the order that
+# brought it back) or now: in a contact (exit interview), a lost request, feedback or a churn
+# notice. Without one, the reason is inferred from the signals of the status change into `lost`,
+# the first of these (the order of the plan's diagnosis; a volume drop says nothing once a client
+# is lost): dissatisfied, requests_not_converting, unresponsive.
+#
+# The last order before the loss is the client's last order unless it came back since; only then
+# are its orders looked up. The reasons of a lost client that ever gave one are one backward
+# probe of ix_event_reasons; most lost clients gave none and cost a hash lookup.
+INFERRING_SIGNALS = ("dissatisfied", "requests_not_converting", "unresponsive")
+
+_REASONS = """
+WITH lost AS (
+    SELECT DISTINCT ON (sc.client_id) sc.client_id, sc.at AS lost_at, sc.signals
+    FROM status_change sc
+    WHERE sc.to_status = 'lost' AND sc.at >= :start AND sc.at < :end AND {moves}
+    ORDER BY sc.client_id, sc.at DESC
+),
+episode AS (
+    SELECT l.client_id, l.lost_at, l.signals, c.market, c.value,
+           -- gave any reason, ever (one hash of ix_event_reasons' client ids)
+           l.client_id IN (SELECT e.client_id FROM event e WHERE {reason_events}) AS gave_reasons,
+           CASE WHEN c.last_order_at IS NULL OR c.last_order_at <= l.lost_at
+                THEN c.last_order_at
+                ELSE (SELECT o.occurred_at FROM event o
+                      WHERE o.client_id = l.client_id AND o.type = 'order.placed'
+                        AND o.occurred_at <= l.lost_at
+                      ORDER BY o.occurred_at DESC LIMIT 1) END AS since,
+           CASE WHEN c.last_order_at IS NULL OR c.last_order_at <= l.lost_at
+                THEN NULL
+                ELSE (SELECT min(sc.at) FROM status_change sc
+                      WHERE sc.client_id = l.client_id AND sc.at > l.lost_at
+                        AND sc.to_status = 'recovered' AND {moves}) END AS until
+    FROM lost l JOIN client c ON c.client_id = l.client_id
+)
+SELECT r.code AS recorded_code,
+       CASE {inferred} END AS signal,
+       p.market,
+       count(*) AS clients,
+       coalesce(sum(p.value), 0) AS value
+FROM episode p
+LEFT JOIN LATERAL (
+    SELECT e.body -> 'data' ->> 'reason_code' AS code
+    FROM event e
+    WHERE p.gave_reasons  -- most lost clients gave none: no probe for them
+      AND e.client_id = p.client_id
+      AND e.occurred_at >= coalesce(p.since, '-infinity')
+      AND e.occurred_at < coalesce(p.until, 'infinity')
+      AND ({reason_events})  -- ix_event_reasons
+      AND e.body -> 'data' ->> 'reason_code' = ANY(:codes)
+    ORDER BY e.occurred_at DESC, e.id DESC
+    LIMIT 1
+) r ON true
+GROUP BY 1, 2, 3
+"""
+
+_INFERRED = " ".join(
+    f"WHEN '{signal}' = ANY(p.signals) THEN '{signal}'" for signal in INFERRING_SIGNALS
+)
+
+
+async def reasons(
+    session: AsyncSession, start: datetime, end: datetime, codes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """(recorded_code, signal, market, clients, value) of the clients lost in [start, end):
+    recorded_code their leading recorded reason among `codes` (None if none), signal the first
+    inferring signal at the loss."""
+    statement = text(
+        _REASONS.format(inferred=_INFERRED, moves=MOVES, reason_events=REASON_EVENTS_PREDICATE)
+    )
+    parameters = {"start": start, "end": end, "codes": list(codes)}
+    await session.execute(NO_JIT)
+    rows = await session.execute(statement, parameters)
+    return [dict(row) for row in rows.mappings()]
