@@ -155,6 +155,7 @@ def table(found: dict[str, Any], markdown: bool) -> str:
         ("churn_risk", "churn_risk", "> recency and > expected orders"),
         ("p_alive (MBG/NBD, lower = churn)", "p_alive", ""),
         ("signals (how many)", "signals", ""),
+        ("lapse (days since the last order / at-risk line)", "lapse", ""),
         ("expected orders in 90 days (MBG/NBD)", "expected_orders_90d", "reference"),
         ("plain recency (days since the last order)", "recency", "reference"),
         ("fixed 90-day rule", "fixed_90_days", "reference"),

@@ -1032,3 +1032,101 @@ async def backtest_scale(bench: Bench) -> list[Row]:
             f"by COPY in {found['fill_seconds']:.1f} s (not counted)",
         )
     ]
+
+
+# --- (s) soak: minutes of mixed load, no growth ------------------------------------------------
+
+option("--soak-seconds", type=float, default=600.0, quick=30.0, help="length of the soak (s)")
+option("--soak-window", type=float, default=30.0, quick=10.0, help="a measurement window (s)")
+
+
+def _rss_mib(pid: int | None) -> float:
+    """Resident memory of the server process, from /proc."""
+    if pid is None:
+        return float("nan")
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _open_fds(pid: int | None) -> int:
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/fd")) if pid else -1
+
+
+@scenario("s", "soak: mixed load (70 % events, 20 % lists, 10 % plans) for --soak-seconds")
+async def soak(bench: Bench) -> list[Row]:
+    """The same mixed load window after window; RSS, open file descriptors (connections), the
+    database backends and p99 in the first and the last window must not grow."""
+    args = bench.args
+    app = await winback(bench)
+    workload = Workload(bench.tag + "s", app.clients, seed=11)
+    rng = random.Random(11)
+    lists = [query for query, _ in LIST_QUERIES]
+
+    def make() -> tuple[str, str, bytes | None, int]:
+        roll = rng.random()
+        if roll < 0.7:
+            return "POST", "/v1/events", dumps(workload.live_event()), 1
+        if roll < 0.9:
+            return "GET", f"/v1/clients?{rng.choice(lists)}&limit=100", None, 1
+        return "GET", f"/v1/clients/{client_id(rng.randrange(app.clients))}/recovery-plan", None, 1
+
+    def ok(status: int, payload: object, units: int) -> int:
+        if status not in (200, 201, 404):
+            raise BadResponse(f"{status}")
+        return units
+
+    windows: list[tuple[float, float, int, int, float]] = []
+    pid = app.server.pid
+    started = time.monotonic()
+    conn = await asyncpg.connect(app.url)
+    try:
+        while time.monotonic() - started < args.soak_seconds:
+            connections = [
+                RawHTTP(common.LOCALHOST, app.server.port, app.headers)
+                for _ in range(args.connections)
+            ]
+            result = await closed_loop(connections, make, ok, args.soak_window, 0.0, pid)
+            for connection in connections:
+                connection.close()
+            backends = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            windows.append(
+                (result.rate, result.pct(99), _open_fds(pid), int(backends), _rss_mib(pid))
+            )
+            log(
+                f"soak window {len(windows)}: {result.rate:,.0f} req/s, "
+                f"p99 {result.pct(99):.1f} ms, "
+                f"RSS {windows[-1][4]:.1f} MiB, fds {windows[-1][2]}, backends {backends}"
+            )
+    finally:
+        await conn.close()
+    first, last = windows[0], windows[-1]
+    growth = last[4] - first[4]
+    minutes = (time.monotonic() - started) / 60
+    note = (
+        f"{len(windows)} windows of {args.soak_window:.0f} s over {minutes:.1f} min; "
+        f"req/s {first[0]:,.0f} -> {last[0]:,.0f}; p99 {first[1]:.1f} -> {last[1]:.1f} ms; "
+        f"open fds {first[2]} -> {last[2]}; database backends {first[3]} -> {last[3]}; "
+        f"RSS {first[4]:.1f} -> {last[4]:.1f} MiB (max {max(w[4] for w in windows):.1f})"
+    )
+    return [
+        Row("s", "soak: server RSS, first window", first[4], "MiB"),
+        Row("s", "soak: server RSS, last window", last[4], "MiB", note=note),
+        Row(
+            "s", "soak: RSS growth first -> last window", growth, "MiB", target=Target(max_value=32)
+        ),
+        Row("s", "soak: p99 first window", first[1], "ms"),
+        Row(
+            "s",
+            "soak: p99 last window",
+            last[1],
+            "ms",
+            target=Target(max_value=max(50, 2 * first[1])),
+        ),
+    ]

@@ -155,6 +155,7 @@ class BacktestRead(BaseModel):
                         "churn_risk": 0.770,
                         "p_alive": 0.700,
                         "signals": 0.614,
+                        "lapse": 0.651,
                         "recency": 0.759,
                         "fixed_90_days": 0.671,
                         "expected_orders_90d": 0.765,
@@ -182,7 +183,9 @@ class BacktestRead(BaseModel):
     auc: dict[str, float | None] = Field(
         description="area under the ROC curve of each predictor of churn (0.5: a coin): status "
         "(prospect < active < recovered < at_risk < lost), churn_risk, p_alive (lower: more "
-        "churn), signals (how many), and for reference recency (days since the last order), "
+        "churn), signals (how many), lapse (days since the last order / the client's at-risk "
+        "line: its own cycle's, or the population's), and for reference recency (days since the "
+        "last order), "
         "fixed_90_days (no order for 90 days) and expected_orders_90d (the model's)"
     )
     at_risk_and_lost: FlaggedRead

@@ -103,7 +103,7 @@ async def list_campaigns(
         "group and their value, and whether it is running or closed.\n\n"
         "Errors: 404 when no campaign has this id."
     ),
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_campaign(
     campaign_id: CampaignIdPath, session: SessionDep, _: ClientsReader
@@ -163,7 +163,7 @@ async def members(
         "contacted anyway stay in the holdout and are counted in its `contacted`.\n\n"
         "Errors: 404 when no campaign has this id."
     ),
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def results(
     campaign_id: CampaignIdPath, session: SessionDep, now: Now, _: ClientsReader
@@ -182,7 +182,7 @@ async def results(
         "it does not. Closing a closed campaign changes nothing.\n\n"
         "Errors: 404 when no campaign has this id."
     ),
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def close_campaign(
     campaign_id: CampaignIdPath, session: SessionDep, now: Now, _: CampaignsWriter

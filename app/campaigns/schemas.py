@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.domain import Decision, Market, Money, SignalCode, Status, Tier
 
@@ -40,11 +40,21 @@ CREATE_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _no_booleans(value: Any) -> Any:
+    """`false` is not a number of days or a percentage (pydantic would read it as 0)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
 class Segment(BaseModel):
     """Which clients the campaign takes: every given filter must hold (AND); a list matches any
     of its values (OR). Filters read the client's state as evaluated at the snapshot."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
+    _numbers = field_validator(
+        "min_value", "lapsed_days_min", "lapsed_days_max", "not_contacted_days", mode="before"
+    )(_no_booleans)
 
     status: list[Status] = Field(default_factory=list, max_length=5)
     tier: list[Tier] = Field(default_factory=list, max_length=3)
@@ -77,6 +87,7 @@ class Segment(BaseModel):
 
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CREATE_EXAMPLE]})
+    _numbers = field_validator("holdout_pct", "attribution_days", mode="before")(_no_booleans)
 
     id: CampaignId | None = Field(
         default=None,
@@ -95,7 +106,7 @@ class CampaignCreate(BaseModel):
     attribution_days: int = Field(
         default=60, ge=1, le=730, description="an order this many days after the start is a return"
     )
-    include_in_other_campaigns: bool = Field(
+    include_in_other_campaigns: StrictBool = Field(
         default=False,
         description="also take clients already in another running campaign (either group)",
     )

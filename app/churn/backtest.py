@@ -282,6 +282,7 @@ def predictors(evaluation: Evaluation) -> dict[str, FloatArray]:
         "churn_risk": scores.churn_risk,
         "p_alive": -scores.p_alive,
         "signals": evaluation.signals,
+        "lapse": inputs.lapse,
         "recency": inputs.recency_days,
         "fixed_90_days": (inputs.recency_days >= FIXED_RULE_DAYS).astype(np.float64),
         "expected_orders_90d": -scores.expected_orders_90d,

@@ -4,6 +4,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from pydantic import BeforeValidator
 
 from app.auth.dependencies import ClientsReader
 from app.db import SessionDep
@@ -16,10 +17,19 @@ from app.reports.schemas import ChurnReport, GroupBy, Interval, ReasonsReport
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
-From = Annotated[
-    date | None, Query(alias="from", description="first day covered (UTC), YYYY-MM-DD")
-]
-To = Annotated[date | None, Query(description="last day covered (UTC), default today")]
+
+def _iso_day(value: object) -> object:
+    """A day is written YYYY-MM-DD (a bare number would be read as seconds since 1970)."""
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        return value
+    if isinstance(value, date):
+        return value
+    raise ValueError("must be a day written YYYY-MM-DD")
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+From = Annotated[Day | None, Query(alias="from", description="first day covered (UTC), YYYY-MM-DD")]
+To = Annotated[Day | None, Query(description="last day covered (UTC), default today")]
 Accept = Annotated[str | None, Header(include_in_schema=False)]
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
