@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from app.domain import Money, Status
@@ -217,12 +217,29 @@ class ClientPage(BaseModel):
 
 
 class ClientPatch(ClientAttributes):
-    """Attributes to change; fields left out stay as they are. Stored as a client.updated event."""
+    """Attributes to change; fields left out stay as they are. Stored as a client.updated event.
+
+    What GET /v1/clients/{id} returned may be sent back as it came, changed where wanted: the
+    fields winback computes (status, signals, value, ...) are read-only and left out before the
+    attributes are validated; any other unknown field is still refused."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"manager_id": "m-9", "tags": ["wholesale", "north"]}]},
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if k not in READ_ONLY_CLIENT_FIELDS}
+        return value
+
+
+# ClientRead's fields that no PATCH can set: what GET returns besides the attributes.
+READ_ONLY_CLIENT_FIELDS = frozenset(ClientRead.model_fields) - frozenset(
+    ClientAttributes.model_fields
+)
 
 
 class TimelineItem(BaseModel):

@@ -370,3 +370,20 @@ async def test_auth_401_and_403(
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert "scope" in response.json()["detail"]
+
+
+async def test_what_get_returns_can_be_patched_back(api: AsyncClient, headers: Headers) -> None:
+    """A CRM reads a client, changes a field and sends the whole thing back: the computed fields
+    are ignored, the attribute changes; a misspelt field is still refused."""
+    await post_batch(api, headers, orders("acme", [40, 10]))
+    read = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
+    read["manager_id"] = "m-42"
+    read["status"] = "lost"  # computed: ignored, not an error
+    response = await api.patch("/v1/clients/acme", json=read, headers=headers["writer"])
+    assert response.status_code == 200, response.text
+    assert (response.json()["manager_id"], response.json()["status"]) == ("m-42", "active")
+    misspelt = await api.patch(
+        "/v1/clients/acme", json={"manger_id": "m-1"}, headers=headers["writer"]
+    )
+    assert misspelt.status_code == 422
+    assert misspelt.json()["errors"][0]["field"] == "manger_id"
