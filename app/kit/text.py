@@ -2,6 +2,7 @@
 depth, moments within timestamptz's and the business's range. Checked at the edge, so a value
 the database would refuse is a 422 naming the field, never a 500."""
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ def check_json(value: Any, depth: int = 0) -> Any:
         raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, str):
         check_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or Infinity (Python's parser takes them; PostgreSQL's jsonb refuses)
+        raise ValueError("must hold only finite numbers (no NaN or Infinity)")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             check_text(str(key))
