@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns.models import Campaign, CampaignMember
 from app.campaigns.schemas import Segment
 from app.clients.models import Client
+from app.clients.rows import ATTRIBUTE_FIELDS
 
 # Every campaign creation takes this transaction-level lock, so two campaigns created at once
 # cannot both take a client that "another running campaign" should have excluded.
@@ -48,19 +49,8 @@ async def add(session: AsyncSession, campaign: Campaign) -> None:
 # --- the segment --------------------------------------------------------------------------------
 
 # What evaluating and planning a client needs (clients.service.assess, profile_of), and the facts.
-CANDIDATE_COLUMNS = (
-    Client.client_id,
-    Client.name,
-    Client.email,
-    Client.phone,
-    Client.market,
-    Client.manager_id,
-    Client.tags,
-    Client.advocate,
-    Client.problem_client,
-    Client.do_not_contact,
-    Client.attributes,
-    Client.facts,
+CANDIDATE_COLUMNS = tuple(
+    getattr(Client, name) for name in ("client_id", *ATTRIBUTE_FIELDS, "facts")
 )
 
 # The moment of the last contact in the stored facts (named keys; `lc` in the positional form

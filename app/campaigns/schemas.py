@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.domain import Decision, Market, Money, SignalCode, Status, Tier
+from app.kit.text import not_a_boolean
 
 Group = Literal["treatment", "holdout"]
 CampaignStatus = Literal["running", "closed"]
@@ -40,13 +41,6 @@ CREATE_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _no_booleans(value: Any) -> Any:
-    """`false` is not a number of days or a percentage (pydantic would read it as 0)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true or false")
-    return value
-
-
 class Segment(BaseModel):
     """Which clients the campaign takes: every given filter must hold (AND); a list matches any
     of its values (OR). Filters read the client's state as evaluated at the snapshot."""
@@ -54,7 +48,7 @@ class Segment(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
     _numbers = field_validator(
         "min_value", "lapsed_days_min", "lapsed_days_max", "not_contacted_days", mode="before"
-    )(_no_booleans)
+    )(not_a_boolean)
 
     status: list[Status] = Field(default_factory=list, max_length=5)
     tier: list[Tier] = Field(default_factory=list, max_length=3)
@@ -87,7 +81,7 @@ class Segment(BaseModel):
 
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CREATE_EXAMPLE]})
-    _numbers = field_validator("holdout_pct", "attribution_days", mode="before")(_no_booleans)
+    _numbers = field_validator("holdout_pct", "attribution_days", mode="before")(not_a_boolean)
 
     id: CampaignId | None = Field(
         default=None,

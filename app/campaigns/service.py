@@ -351,13 +351,7 @@ async def get(session: AsyncSession, campaign_id: str) -> CampaignRead:
 async def list_page(
     session: AsyncSession, status: str | None, cursor: str | None, limit: int
 ) -> CampaignPage:
-    after = None
-    if cursor is not None:
-        at_text, campaign_id = pagination.decode(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(str(at_text)), str(campaign_id))
-        except ValueError:
-            raise pagination.bad_cursor() from None
+    after = pagination.decode_moment_key(cursor)
     rows = await repository.page(session, status, after, limit + 1)
     next_cursor = None
     if len(rows) > limit:

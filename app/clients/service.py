@@ -545,13 +545,7 @@ async def timeline(
 ) -> TimelinePage:
     """Events and status changes, newest first: each read from its own index, merged here."""
     await client_or_404(session, client_id)
-    before: tuple[datetime, str] | None = None
-    if cursor is not None:
-        at_text, item_id = pagination.decode(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(str(at_text)), str(item_id))
-        except ValueError:
-            raise pagination.bad_cursor() from None
+    before = pagination.decode_moment_key(cursor)
     events = await events_repository.page_for_client(session, client_id, before, limit + 1)
     changes = await repository.status_changes_page(session, client_id, before, limit + 1)
     merged = [

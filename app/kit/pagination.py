@@ -2,6 +2,7 @@
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from app.kit.problems import ProblemError, invalid
@@ -32,3 +33,14 @@ def decode(cursor: str, length: int) -> list[Any]:
     except ValueError:
         raise bad_cursor() from None
     return parts
+
+
+def decode_moment_key(cursor: str | None) -> tuple[datetime, str] | None:
+    """A cursor of (ISO moment, id), as the newest-first pages (timeline, campaigns) issue it."""
+    if cursor is None:
+        return None
+    at_text, key = decode(cursor, 2)
+    try:
+        return datetime.fromisoformat(str(at_text)), str(key)
+    except ValueError:
+        raise bad_cursor() from None

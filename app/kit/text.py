@@ -69,3 +69,10 @@ def utc_moment(value: datetime) -> datetime:
     if moment < EARLIEST:
         raise ValueError("must not be before 1970-01-01T00:00:00Z")
     return moment
+
+
+def not_a_boolean(value: Any) -> Any:
+    """A number field must not take true/false: pydantic would read `false` as 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value

@@ -6,9 +6,11 @@ validated here, and passed into the pure core as an argument.
 
 import itertools
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from app.kit.text import not_a_boolean
 
 ReasonGroup = Literal["competitor", "company", "external"]
 
@@ -39,13 +41,6 @@ BASE_REASON_CODES: dict[str, ReasonGroup] = {
 BASE_HUMAN_FACTOR_CODES = frozenset({"manager_conflict", "manager_unavailable", "broken_promise"})
 
 
-def _no_booleans(value: Any) -> Any:
-    """No policy number is a true/false: `false` must not quietly become 0."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true or false")
-    return value
-
-
 class ReturnProbabilityBand(BaseModel):
     """p_return for a lapse shorter than `below_cycles` cycles (the last band has no bound)."""
 
@@ -53,7 +48,7 @@ class ReturnProbabilityBand(BaseModel):
     below_cycles: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
     p_return: float = Field(ge=0, le=1)
 
-    _numbers = field_validator("*", mode="before")(_no_booleans)
+    _numbers = field_validator("*", mode="before")(not_a_boolean)
 
 
 def _default_p_return_bands() -> list[ReturnProbabilityBand]:
@@ -157,7 +152,7 @@ class Policy(BaseModel):
     extra_reason_codes: dict[str, ReasonGroup] = Field(default_factory=dict)
     extra_human_factor_codes: list[str] = Field(default_factory=list)
 
-    _numbers = field_validator("*", mode="before")(_no_booleans)
+    _numbers = field_validator("*", mode="before")(not_a_boolean)
 
     @field_validator("tier_cutoffs")
     @classmethod
