@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     data_dir: Path = Path(".winback")
     admin_key: str | None = Field(default=None, repr=False)
+    # Signs dashboard session cookies and encrypts webhook secrets at rest (app/kit/secrets.py).
+    # Set it, the same on every process, when several hosts share one database; without it a
+    # random key is created once in data_dir/secret.key.
+    secret_key: str | None = Field(default=None, repr=False, min_length=32)
 
     host: str = "127.0.0.1"
     port: int = 8000
