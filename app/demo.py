@@ -246,7 +246,8 @@ class DemoSummary:
 
 
 async def load_demo(url: str, clients: int, seed: int, now: datetime | None = None) -> DemoSummary:
-    """Load the stories and `clients` synthetic clients, then refresh tiers and sweep."""
+    """Load the stories and `clients` synthetic clients, then refresh the population figures, fit
+    the models and sweep."""
     from app.clients import repository as clients_repository
     from app.db import create_engine, create_sessionmaker
     from app.ingest.service import ingest
@@ -267,6 +268,9 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
                 snapshot = await load_snapshot(session)
                 outcomes.update(o.kind for o in await ingest(session, chunk, snapshot, now))
         await jobs.refresh_population(sessionmaker, now)
+        # the purchase and spend models too, every client re-scored at once (the worker would
+        # spread the re-scoring over hours): the scores and churn_risk show from the start
+        await jobs.refit_models(sessionmaker, now, force=True, rescore_seconds=0)
         await jobs.sweep(sessionmaker, lambda: now)
         async with sessionmaker() as session:
             rows = await clients_repository.count_by_status_and_decision(session, client_ids)

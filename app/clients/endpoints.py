@@ -48,7 +48,7 @@ async def get_client(
     as_of: AsOf = None,
 ) -> ClientRead:
     found = await service.evaluated_client(session, client_id, snapshot, now, as_of)
-    return service.read_model(found.client, found.assessment, found.moment)
+    return found.read_model()
 
 
 def _split(values: list[str] | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:

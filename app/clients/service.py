@@ -349,16 +349,47 @@ async def outcomes_of(session: AsyncSession, client_ids: Sequence[str]) -> dict[
 # --- reads -------------------------------------------------------------------------------------
 
 
+def attributes_as_of(
+    client_id: str, events: Sequence[tuple[Mapping[str, Any], datetime]], market: Market
+) -> ClientAttributesRow:
+    """A client's attributes from its events' upserts (PATCH is stored as one): the write path's
+    merge, field by field, latest stamp wins. `market` is the one a new client starts with."""
+    row = ClientAttributesRow(
+        client_id=client_id,
+        name=None,
+        email=None,
+        phone=None,
+        market=market,
+        manager_id=None,
+        tags=[],
+        advocate=False,
+        problem_client=False,
+        do_not_contact=False,
+        attributes={},
+    )
+    times: dict[str, str] = {}
+    for body, occurred_at in events:
+        if body.get("client"):
+            stamp = stamp_of(occurred_at, body["id"])
+            changed, times = merge_attributes(row, times, body["client"], stamp)
+            row.update(changed)  # type: ignore[typeddict-item]
+    return row
+
+
 async def state_as_of(
-    session: AsyncSession, row: ClientAttributesRow, snapshot: Snapshot, as_of: datetime
-) -> tuple[ClientFacts, Assessment]:
-    """The client as it stood at `as_of`: its events with occurred_at <= as_of, evaluated then,
-    scored with the model fit in force then (none before the first fit). Tier and RFM cut points,
-    market cycles and repeat gaps are today's."""
-    events = await events_repository.bodies_for_client(session, row["client_id"], until=as_of)
+    session: AsyncSession, client_id: str, snapshot: Snapshot, as_of: datetime
+) -> tuple[ClientAttributesRow, ClientFacts, Assessment]:
+    """The client as it stood at `as_of`, seeing nothing later: its events with occurred_at <=
+    as_of (facts and attributes), evaluated then with the population figures and the model fit
+    in force then (none before the first refresh or fit)."""
+    events = await events_repository.bodies_for_client(session, client_id, until=as_of)
     facts = facts_from_events(events)
-    fit = await population.fit_in_force(session, as_of)
-    return facts, assess(row, facts, snapshot.with_fit(fit), as_of)
+    attributes = attributes_as_of(client_id, events, snapshot.policy.market)
+    policy = snapshot.policy
+    then = snapshot.with_figures(
+        await population.in_force(session, as_of, policy.market_cycle_min_clients)
+    )
+    return attributes, facts, assess(attributes, facts, then, as_of)
 
 
 def row_attributes(client: Client) -> ClientAttributesRow:
@@ -387,11 +418,18 @@ _STATE_READ_FIELDS = tuple(
 )
 
 
-def read_model(client: Client, assessment: Assessment, as_of: datetime) -> ClientRead:
+def read_model(
+    client: Client,
+    assessment: Assessment,
+    as_of: datetime,
+    attributes: ClientAttributesRow | None = None,
+) -> ClientRead:
+    """The client as the API shows it: its attributes (today's, or `attributes` as of a past
+    moment), its evaluated state and scores."""
     state = assessment.state
     scores = assessment.scores
     return ClientRead(
-        **row_attributes(client),
+        **(attributes or row_attributes(client)),
         **{name: getattr(state, name) for name in _STATE_READ_FIELDS},
         p_alive=scores.p_alive,
         expected_orders_90d=scores.expected_orders_90d,
@@ -413,13 +451,14 @@ def read_model(client: Client, assessment: Assessment, as_of: datetime) -> Clien
 
 async def current(
     session: AsyncSession, client: Client, snapshot: Snapshot, now: datetime, as_of: datetime | None
-) -> tuple[ClientFacts, Assessment, datetime]:
+) -> tuple[ClientAttributesRow, ClientFacts, Assessment, datetime]:
     """The client evaluated now (from its stored facts) or as it stood at `as_of`."""
     if as_of is None or as_of >= now:
         facts = facts_of({"facts": client.facts})
-        return facts, assess(row_attributes(client), facts, snapshot, now), now
-    facts, assessment = await state_as_of(session, row_attributes(client), snapshot, as_of)
-    return facts, assessment, as_of
+        attributes = row_attributes(client)
+        return attributes, facts, assess(attributes, facts, snapshot, now), now
+    attributes, facts, assessment = await state_as_of(session, client.client_id, snapshot, as_of)
+    return attributes, facts, assessment, as_of
 
 
 async def client_or_404(session: AsyncSession, client_id: str) -> Client:
@@ -435,9 +474,13 @@ class EvaluatedClient:
     facts: ClientFacts
     assessment: Assessment
     moment: datetime  # now, or the as_of it was evaluated at
+    attributes: ClientAttributesRow  # today's, or as of that moment
 
     def profile(self) -> ClientProfile:
-        return profile_of(row_attributes(self.client), self.assessment.tier)
+        return profile_of(self.attributes, self.assessment.tier)
+
+    def read_model(self) -> ClientRead:
+        return read_model(self.client, self.assessment, self.moment, self.attributes)
 
 
 async def evaluated_client(
@@ -451,8 +494,8 @@ async def evaluated_client(
     if as_of is not None and as_of > now:
         raise invalid("as_of", "must not be in the future", "future_as_of")
     client = await client_or_404(session, client_id)
-    facts, assessment, moment = await current(session, client, snapshot, now, as_of)
-    return EvaluatedClient(client, facts, assessment, moment)
+    attributes, facts, assessment, moment = await current(session, client, snapshot, now, as_of)
+    return EvaluatedClient(client, facts, assessment, moment, attributes)
 
 
 # --- lists -------------------------------------------------------------------------------------
@@ -528,12 +571,21 @@ CSV_COLUMNS = (
     "expected_next_order_at",
     "signals",
     "lost_count",
+    # the population model's scores (docs/models.md), after the columns CRMs already map
+    "churn_risk",
+    "p_alive",
+    "predicted_clv",
+    "rfm",
+    "xyz",
 )
 
 
 def _csv_row(row: Mapping[str, Any]) -> list[Any]:
     summary = ClientSummary.model_validate(row).model_dump(mode="json")
     summary["signals"] = ";".join(summary["signals"])
+    for score in ("churn_risk", "p_alive"):  # probabilities: four places are what a CRM shows
+        if summary[score] is not None:
+            summary[score] = round(summary[score], 4)
     return [summary[column] for column in CSV_COLUMNS]
 
 

@@ -208,4 +208,4 @@ async def patch_client(
     await ingest(session, [(0, event)], snapshot, now)
     await session.refresh(client)
     found = await clients_service.evaluated_client(session, client_id, snapshot, now, None)
-    return clients_service.read_model(found.client, found.assessment, found.moment)
+    return found.read_model()

@@ -37,6 +37,15 @@ class Snapshot:
         """The same figures with another model fit (the one in force at an `as_of`)."""
         return replace(self, model=replace(self.model, fit=fit))
 
+    def with_figures(self, figures: population.Figures) -> "Snapshot":
+        """The same policy with other population figures (those in force at an `as_of`)."""
+        return replace(
+            self,
+            tier_rankings=figures.tier_rankings,
+            market_cycles=figures.market_cycles,
+            model=figures.model,
+        )
+
     def thresholds(self, market: str) -> Thresholds | None:
         """The cut points a client of this market is tiered against (None until computed)."""
         return thresholds_for(self.tier_rankings, market, self.policy.tier_scope)

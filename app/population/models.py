@@ -31,6 +31,22 @@ class PopulationStats(Base):
     refreshed_at: Mapped[datetime] = mapped_column(TS)
 
 
+class PopulationHistory(Base):
+    """The figures of the last refresh of each hour, kept: an `as_of` read evaluates a client
+    with the figures in force then (the latest refreshed at or before it), never later ones."""
+
+    __tablename__ = "population_history"
+
+    hour: Mapped[datetime] = mapped_column(TS, primary_key=True)
+    refreshed_at: Mapped[datetime] = mapped_column(TS)
+    tier_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    market_cycles: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    rfm_cuts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    repeat_gaps: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+    __table_args__ = (Index("ix_population_history_refreshed_at", "refreshed_at"),)
+
+
 class ModelFitRow(Base):
     """One fit of the purchase (MBG/NBD) and spend (Gamma-Gamma) models; the latest is current,
     the older ones say which parameters were in force when (`as_of` reads)."""

@@ -3,7 +3,7 @@ cut points and repeat-gap quantiles, the orders a model fit reads, the stored ro
 the locks that keep one refresh (one refit) at a time."""
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.population.models import ModelFitRow, PopulationStats
+from app.population.models import ModelFitRow, PopulationHistory, PopulationStats
 from app.predictive.population import (
     GAP_LEVELS,
     RFM_LEVELS,
@@ -159,6 +159,27 @@ async def save(
     await session.execute(
         statement.on_conflict_do_update(index_elements=[PopulationStats.id], set_=values)
     )
+    # kept for `as_of` reads: the last refresh of each hour (a few KB a row, 8,760 a year)
+    kept = {name: values[name] for name in HISTORY_FIGURES} | {"refreshed_at": now}
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    history = insert(PopulationHistory).values(hour=hour, **kept)
+    await session.execute(
+        history.on_conflict_do_update(index_elements=[PopulationHistory.hour], set_=kept)
+    )
+
+
+HISTORY_FIGURES = ("tier_thresholds", "market_cycles", "rfm_cuts", "repeat_gaps")
+
+
+async def load_in_force(session: AsyncSession, at: datetime) -> PopulationHistory | None:
+    """The figures of the latest refresh at or before `at` (None before the first)."""
+    statement = (
+        select(PopulationHistory)
+        .where(PopulationHistory.refreshed_at <= at)
+        .order_by(PopulationHistory.refreshed_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 # --- RFM cut points and repeat gaps (app.predictive.population has the Python reference) -------

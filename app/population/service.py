@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.population import repository
+from app.population.models import PopulationHistory, PopulationStats
 from app.predictive.population import ModelFit, PopulationModel, RepeatGaps, RfmCuts, fit_orders
 from app.tiers import Thresholds, TierScope
 
@@ -39,9 +40,11 @@ def usable_cycles(market_cycles: dict[str, Any], min_clients: int) -> dict[str, 
     }
 
 
-async def load(session: AsyncSession, market_cycle_min_clients: int) -> Figures:
-    stats = await repository.load(session)
-    fit = await repository.load_fit(session)
+def _figures(
+    stats: PopulationStats | PopulationHistory | None,
+    fit: ModelFit | None,
+    market_cycle_min_clients: int,
+) -> Figures:
     if stats is None:
         return Figures({}, {}, PopulationModel(fit=fit))
     rankings = {
@@ -58,6 +61,21 @@ async def load(session: AsyncSession, market_cycle_min_clients: int) -> Figures:
     return Figures(
         rankings, usable_cycles(stats.market_cycles or {}, market_cycle_min_clients), model
     )
+
+
+async def load(session: AsyncSession, market_cycle_min_clients: int) -> Figures:
+    stats = await repository.load(session)
+    fit = await repository.load_fit(session)
+    return _figures(stats, fit, market_cycle_min_clients)
+
+
+async def in_force(session: AsyncSession, at: datetime, market_cycle_min_clients: int) -> Figures:
+    """The figures an evaluation at `at` had: those of the latest refresh by then (tier, RFM cut
+    points, market cycles, repeat gaps; kept hourly) and the fit in force then; none before the
+    first refresh (fit). Never later ones: an `as_of` read does not see the future."""
+    stats = await repository.load_in_force(session, at)
+    fit = await repository.load_fit(session, in_force_at=at)
+    return _figures(stats, fit, market_cycle_min_clients)
 
 
 async def fit_in_force(session: AsyncSession, at: datetime) -> ModelFit | None:

@@ -134,16 +134,19 @@ async def refit_models(
     now: datetime,
     as_of: datetime | None = None,
     force: bool = False,
+    rescore_seconds: float | None = None,
 ) -> population.Refit | None:
     """Refit the purchase and spend models on the history up to `as_of` (default `now`) when due
     (`population.refit_due`: no fit, one policy.model_refit_seconds old, or a population that
-    more than doubled since) or with `force`; the clients are marked for gradual re-scoring.
+    more than doubled since) or with `force`; the clients are marked for re-scoring, spread over
+    `rescore_seconds` (default policy.model_rescore_seconds; 0: all due now, as the demo does).
     None when not due or another worker refits."""
     async with sessionmaker() as session, session.begin():
         policy = (await load_snapshot(session)).policy
         if not force and not await population.refit_due(session, now, policy.model_refit_seconds):
             return None
-        done = await population.refit(session, as_of or now, now, policy.model_rescore_seconds)
+        spread = policy.model_rescore_seconds if rescore_seconds is None else rescore_seconds
+        done = await population.refit(session, as_of or now, now, spread)
     if done is not None:
         fit = done.fit
         log.info(

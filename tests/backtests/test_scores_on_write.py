@@ -156,6 +156,13 @@ async def test_as_of_reads_give_the_scores_as_they_stood(
     await post(committed_api, headers, later)
     refit = await jobs.refit_models(committed, clock.now, force=True)
     assert refit is not None
+    async with committed() as session:
+        figures_then = await load_snapshot(session)
+    assert await jobs.refresh_population(committed, clock.now)  # new cut points from today on
+    async with committed() as session:
+        figures_now = await load_snapshot(session)
+    assert figures_now.model.rfm != figures_then.model.rfm
+    assert figures_now.tier_rankings != figures_then.tier_rankings
     client_id = next(c for c in sorted(before) if c.endswith("1") and before[c].p_alive)
     response = await committed_api.get(
         f"/v1/clients/{client_id}", params={"as_of": moment.isoformat()}, headers=headers["reader"]
@@ -167,7 +174,15 @@ async def test_as_of_reads_give_the_scores_as_they_stood(
     assert read["expected_orders_90d"] == row.expected_orders_90d
     assert read["churn_risk"] == row.churn_risk
     assert read["predicted_clv"] == f"{row.predicted_clv:.2f}"
-    assert read["rfm"] == row.rfm
+    assert read["rfm"] == row.rfm  # the RFM cut points in force then, not today's
+    assert read["tier"] == row.tier
+    for client_id, then_row in before.items():  # every client: tier and RFM as they stood
+        past = await committed_api.get(
+            f"/v1/clients/{client_id}",
+            params={"as_of": moment.isoformat()},
+            headers=headers["reader"],
+        )
+        assert (past.json()["tier"], past.json()["rfm"]) == (then_row.tier, then_row.rfm)
     now = await committed_api.get(f"/v1/clients/{client_id}", headers=headers["reader"])
     assert now.json()["p_alive"] != row.p_alive  # today: the new fit, a day older
     # before the first fit there were no scores
@@ -177,6 +192,8 @@ async def test_as_of_reads_give_the_scores_as_they_stood(
         headers=headers["reader"],
     )
     assert early.json()["p_alive"] is None and early.json()["churn_risk"] is not None
+    # nor tier cut points: the first refresh came later
+    assert early.json()["tier"] is None and early.json()["rfm"] is None
 
 
 async def test_a_refit_marks_everyone_due_within_the_rescore_window(

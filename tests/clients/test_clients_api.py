@@ -115,6 +115,36 @@ async def test_as_of_shows_the_client_as_it_stood(api: AsyncClient, headers: Hea
     assert response.json()["errors"][0]["field"] == "as_of"
 
 
+async def test_as_of_shows_the_attributes_as_they_were(api: AsyncClient, headers: Headers) -> None:
+    first = event("named-o1", "named", "order.placed", 40, order_id="n1", amount="80.00")
+    first["client"] = {"name": "Old Name Ltd", "market": "b2b", "manager_id": "m-1"}
+    assert (await api.post("/v1/events", json=first, headers=headers["writer"])).status_code == 201
+    changed = {"name": "New Name Ltd", "market": "b2c", "tags": ["moved"]}
+    patched = await api.patch("/v1/clients/named", json=changed, headers=headers["writer"])
+    assert patched.status_code == 200, patched.text
+    past = (NOW - timedelta(days=10)).isoformat()
+    then = (
+        await api.get("/v1/clients/named", params={"as_of": past}, headers=headers["reader"])
+    ).json()
+    assert (then["name"], then["market"], then["manager_id"], then["tags"]) == (
+        "Old Name Ltd",
+        "b2b",
+        "m-1",
+        [],
+    )
+    today = (await api.get("/v1/clients/named", headers=headers["reader"])).json()
+    assert (today["name"], today["market"], today["manager_id"], today["tags"]) == (
+        "New Name Ltd",
+        "b2c",
+        "m-1",
+        ["moved"],
+    )
+    plan = await api.get(
+        "/v1/clients/named/recovery-plan", params={"as_of": past}, headers=headers["reader"]
+    )
+    assert plan.status_code == 200, plan.text
+
+
 async def test_unknown_client_is_a_404_problem(api: AsyncClient, headers: Headers) -> None:
     response = await api.get("/v1/clients/nobody", headers=headers["reader"])
     assert response.status_code == 404

@@ -12,9 +12,11 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.churn.backtest import PastClient, figures_at
 from app.demo import DEMO_CLIENTS, DEMO_SEED, evaluate_histories, stories, synthetic
 from app.policy.schemas import Policy
 from app.population import repository as population_repository
+from app.predictive.population import ModelFit
 from app.tiers import Thresholds, cut_points_by_ranking
 from tests.conftest import NOW, ROOT
 
@@ -23,24 +25,38 @@ Headers = dict[str, dict[str, str]]
 
 
 @functools.cache
-def demo_population() -> dict[str, Thresholds]:
+def demo_figures() -> tuple[dict[str, Thresholds], ModelFit | None]:
     """The tier cut points of `winback demo`'s whole population (stories + the default synthetic
-    clients) at NOW, per market as the worker computes them. The pure reference is used instead
-    of loading ~30,000 events per test; tests/worker pins the SQL refresh to the same reference."""
+    clients) at NOW, per market as the worker computes them, and the purchase and spend models
+    fitted on it as the demo fits them. The pure references are used instead of loading ~30,000
+    events per test; tests/worker and tests/backtests pin the SQL to the same references."""
     policy = Policy()
     events = [e for story in stories(NOW).values() for e in story]
     events += synthetic(DEMO_CLIENTS, NOW, seed=DEMO_SEED)
+    histories = evaluate_histories(events, policy, NOW).items()
     values = [
         (client.attributes["market"], client.state.value)
-        for client in evaluate_histories(events, policy, NOW).values()
+        for _, client in histories
         if client.state.orders_count
     ]
-    return cut_points_by_ranking(values, policy.tier_cutoffs, policy.tier_scope)
+    past = [
+        PastClient(client_id, client.attributes["market"], client.facts, churned=False)
+        for client_id, client in histories
+    ]
+    fit = figures_at(past, policy, NOW, NOW).model.fit
+    return cut_points_by_ranking(values, policy.tier_cutoffs, policy.tier_scope), fit
+
+
+def demo_population() -> dict[str, Thresholds]:
+    return demo_figures()[0]
 
 
 async def load_stories(api: AsyncClient, headers: Headers, session: AsyncSession) -> None:
-    # Tier cut points as the worker stores them after `winback demo`.
-    await population_repository.save(session, demo_population(), 3, {}, NOW)
+    # Tier cut points and the model fit as the worker stores them after `winback demo`.
+    cut_points, fit = demo_figures()
+    await population_repository.save(session, cut_points, 3, {}, NOW)
+    assert fit is not None and fit.fallback_reason is None
+    await population_repository.save_fit(session, fit)
     events = [e for story in stories(NOW).values() for e in story]
     response = await api.post("/v1/events/batch", json=events, headers=headers["writer"])
     assert response.json()["rejected"] == 0, response.text
