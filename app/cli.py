@@ -84,6 +84,7 @@ def serve(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"winback: serving on http://{host}:{port} (docs at /docs)", flush=True)
+    print(f"winback: dashboard at http://{host}:{port}/ui (sign in with an API key)", flush=True)
     uvicorn.run(
         create_app(settings, url),
         host=host,

@@ -229,6 +229,7 @@ class DemoSummary:
     already_there: int  # events an earlier run had stored under the same ids
     by_status: dict[str, int]
     by_decision: dict[str, int]
+    campaign: str = ""  # the demo's campaign, as the dashboard's campaign pages show it
 
     def __str__(self) -> str:
         again = (
@@ -242,6 +243,7 @@ class DemoSummary:
             f"  decisions: {self.by_decision}\n"
             "  try: GET /v1/clients?status=at_risk&sort=value_desc, "
             "GET /v1/clients/northwind/recovery-plan"
+            + (f"\n  campaign:  {self.campaign}" if self.campaign else "")
         )
 
 
@@ -272,6 +274,8 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
         # spread the re-scoring over hours): the scores and churn_risk show from the start
         await jobs.refit_models(sessionmaker, now, force=True, rescore_seconds=0)
         await jobs.sweep(sessionmaker, lambda: now)
+        async with sessionmaker() as session, session.begin():
+            campaign = await demo_campaign(session, now)
         async with sessionmaker() as session:
             rows = await clients_repository.count_by_status_and_decision(session, client_ids)
     finally:
@@ -287,4 +291,31 @@ async def load_demo(url: str, clients: int, seed: int, now: datetime | None = No
         already_there=len(events) - outcomes["accepted"],
         by_status=dict(sorted(by_status.items())),
         by_decision=dict(sorted(by_decision.items())),
+        campaign=campaign,
     )
+
+
+DEMO_CAMPAIGN_ID = "demo_lost_worth_winning"
+
+
+async def demo_campaign(session: Any, now: datetime) -> str:
+    """One running campaign over the lost clients worth winning back, with a 20 % holdout, so the
+    dashboard's campaign pages show members and results; created once (a rerun keeps it)."""
+    from app.campaigns import service as campaigns
+    from app.campaigns.schemas import CampaignCreate, Segment
+    from app.kit.problems import ProblemError
+    from app.policy.service import load_snapshot
+
+    try:
+        found = await campaigns.get(session, DEMO_CAMPAIGN_ID)
+        return f"{found.id} ({found.members.total:,} members, already there)"
+    except ProblemError:
+        pass
+    body = CampaignCreate(
+        id=DEMO_CAMPAIGN_ID,
+        name="Demo: lost clients worth winning back",
+        segment=Segment(status=["lost"], decision=["return_first", "should_return"]),
+        holdout_pct=20,
+    )
+    created = await campaigns.create(session, body, await load_snapshot(session), now, None)
+    return f"{created.id} ({created.members.total:,} members, {created.members.holdout:,} held out)"

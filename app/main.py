@@ -24,6 +24,7 @@ from app.migrate import head_revision
 from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
 from app.reports.endpoints import router as reports_router
+from app.ui import endpoints as ui
 
 log = logging.getLogger("winback")
 
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     for router in (*routers, models_router, policy_router, health.router):
         app.include_router(router)
     app.include_router(integrations_router)
+    ui.install(app)  # the dashboard at /ui (not in the OpenAPI document)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

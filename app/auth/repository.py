@@ -29,6 +29,12 @@ async def active_by_hash(session: AsyncSession, key_sha256: str) -> ApiKey | Non
     return await session.scalar(statement)
 
 
+async def active_by_id(session: AsyncSession, key_id: str) -> ApiKey | None:
+    """The key with this id, unless it is revoked (the dashboard's session re-check)."""
+    statement = select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    return await session.scalar(statement)
+
+
 async def revoke(session: AsyncSession, key_id: str, now: datetime) -> bool:
     """Mark an active key revoked; False when no such key exists or it already is revoked."""
     statement = (

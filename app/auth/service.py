@@ -56,6 +56,12 @@ async def find(session: AsyncSession, key: str, admin_key: str | None) -> Princi
     return Principal(row.id, frozenset(row.scopes)) if row else None
 
 
+async def active_principal(session: AsyncSession, key_id: str) -> Principal | None:
+    """The principal of a stored key by its id, None once it is revoked (dashboard sessions)."""
+    row = await repository.active_by_id(session, key_id)
+    return Principal(row.id, frozenset(row.scopes)) if row else None
+
+
 async def revoke(session: AsyncSession, key_id: str, now: datetime) -> bool:
     return await repository.revoke(session, key_id, now)
 

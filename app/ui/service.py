@@ -1,0 +1,122 @@
+"""What each page shows, gathered from the services the API uses (no SQL here, no commit)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.campaigns import service as campaigns
+from app.campaigns.schemas import CampaignRead, CampaignResults, Group, MemberPage
+from app.churn.engine import ClientState
+from app.clients import service as clients
+from app.clients.schemas import ClientRead, Stats, TimelineItem
+from app.plans import plan
+from app.plans.schemas import RecoveryPlan
+from app.policy.service import Snapshot
+from app.reports import service as reports
+from app.reports.schemas import ChurnReport, ReasonsReport
+from app.ui import format
+from app.ui.charts import Timeline
+
+HISTORY_ITEMS = 200
+
+
+@dataclass(frozen=True)
+class Overview:
+    stats: Stats
+    by_month: ChurnReport  # the last 12 calendar months
+    this_week: ChurnReport  # the current ISO week
+    reasons: ReasonsReport  # the last 365 days
+
+
+async def overview(session: AsyncSession, snapshot: Snapshot, now: datetime) -> Overview:
+    today = now.date()
+    return Overview(
+        stats=await clients.stats(session),
+        by_month=await reports.churn(session, "month", None, None, None, now),
+        this_week=await reports.churn(session, "week", today, today, None, now),
+        reasons=await reports.reasons(session, None, None, snapshot.policy, now),
+    )
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    client: ClientRead
+    plan: RecoveryPlan
+    timeline: Timeline
+    status_changes: list[TimelineItem]
+    events: list[TimelineItem]
+    more_history: bool
+
+
+def timeline_of(state: ClientState, now: datetime, currency: str) -> Timeline:
+    lines, last = state.lines, state.last_order_at
+    at_risk = lost = None
+    if lines is not None and last is not None:
+        at_risk = last + timedelta(days=lines.at_risk(state.in_watch))
+        lost = last + timedelta(days=lines.lost_days)
+    orders = [(o.first_at, o.amount) for o in state.occasions]
+    peak = max((amount for _, amount in orders), default=None)
+    return Timeline(
+        orders=orders,
+        now=now,
+        expected_next=state.expected_next_order_at,
+        at_risk_at=at_risk,
+        lost_at=lost,
+        money="" if peak is None else format.money(peak, currency),
+    )
+
+
+async def client_page(
+    session: AsyncSession, snapshot: Snapshot, client_id: str, now: datetime
+) -> ClientPage:
+    """The client evaluated now, its recovery plan (as GET .../recovery-plan computes it), its
+    purchase timeline and its recent history."""
+    found = await clients.evaluated_client(session, client_id, snapshot, now, None)
+    profile = found.profile()
+    evidence = await clients.return_evidence(
+        session, snapshot.policy, (profile.tier, profile.market), None
+    )
+    state = found.assessment.state
+    recovery = plan(
+        profile,
+        state,
+        found.facts,
+        snapshot.policy,
+        found.moment,
+        evidence,
+        found.assessment.scores.p_alive,
+    )
+    history = await clients.timeline(session, client_id, None, HISTORY_ITEMS)
+    return ClientPage(
+        client=clients.read_model(found.client, found.assessment, found.moment),
+        plan=recovery,
+        timeline=timeline_of(state, found.moment, snapshot.policy.currency),
+        status_changes=[i for i in history.items if i.kind == "status_change"],
+        events=[i for i in history.items if i.kind == "event"][:30],
+        more_history=history.next_cursor is not None,
+    )
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    campaign: CampaignRead
+    results: CampaignResults
+    members: MemberPage
+    group: Group
+
+
+async def campaign_page(
+    session: AsyncSession,
+    campaign_id: str,
+    group: Group,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> CampaignPage:
+    return CampaignPage(
+        campaign=await campaigns.get(session, campaign_id),
+        results=await campaigns.results(session, campaign_id, now),
+        members=await campaigns.members_page(session, campaign_id, group, cursor, limit),
+        group=group,
+    )
