@@ -68,6 +68,20 @@ FROM status_change sc
 JOIN client c ON c.client_id = sc.client_id
 WHERE sc.at >= :start AND {moves}
 GROUP BY 1, 2
+UNION ALL
+-- A client whose first recorded status is past `active` (its history came in late: an import,
+-- or a first event long after its first order) was in the base from its first order until that
+-- status began: +1 then, -1 at the change (whose own delta counts it back in if it is at_risk or
+-- recovered). Rare in a live history, where a client's first change is into active or prospect.
+SELECT {group} AS grp, width_bucket(x.moment, (SELECT starts FROM bounds)) AS k,
+       sum(x.delta), 0, 0, 0, 0
+FROM status_change sc
+JOIN client c ON c.client_id = sc.client_id
+CROSS JOIN LATERAL (VALUES (c.first_order_at, 1), (sc.at, -1)) AS x(moment, delta)
+WHERE sc.at >= :start AND {moves} AND sc.from_status IS NULL
+  AND sc.to_status IN ('at_risk', 'lost', 'recovered') AND c.first_order_at < sc.at
+  AND x.moment >= :start
+GROUP BY 1, 2
 """
 
 

@@ -106,12 +106,15 @@ def churn_rows(
     period k (1..n, n + 1 after the last) its movement, losses and returns. The base at the
     start of period k is the base now minus every movement from k on."""
     base_now: dict[str | None, int] = {}
-    moves: dict[tuple[str | None, int], Mapping[str, Any]] = {}
+    moves: dict[tuple[str | None, int], dict[str, Any]] = {}
     for row in rows:
         if row["k"] is None:
             base_now[row["grp"]] = int(row["delta"])
-        else:
-            moves[(row["grp"], int(row["k"]))] = row
+            continue
+        # a period may come in several rows (the SQL's branches): their figures add up
+        move = moves.setdefault((row["grp"], int(row["k"])), {})
+        for name in ("delta", "lost", "lost_value", "recovered", "recovered_value"):
+            move[name] = move.get(name, 0) + row[name]
     groups = sorted(set(base_now) | {group for group, _ in moves}, key=_group_order)
     bounds = [*starts, end]
     out: dict[tuple[int, str | None], ChurnRow] = {}

@@ -147,6 +147,51 @@ async def test_monthly_churn_of_everyone(
     assert body["rows"][0]["period_end"] == "2026-02-01"
 
 
+async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_order(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    """An import (or a first event long after a client's first order) records each client's
+    first status as it stands, dated when it began: a client first seen lost was a client one
+    could lose from its first order until then, not a loss out of nowhere (a churn rate over
+    100 %)."""
+    late = {  # client: (first order, first recorded status, since)
+        "imported-lost": ("2025-11-20", "lost", "2026-03-10"),
+        "imported-at-risk": ("2026-01-05", "at_risk", "2026-02-20"),
+        "imported-recovered": ("2025-10-01", "recovered", "2026-04-02"),
+        "live": ("2026-02-03", "active", "2026-02-03"),  # the usual first change
+    }
+    for client_id, (first_order, status, since) in late.items():
+        await session.execute(
+            insert(Client).values(
+                client_id=client_id,
+                market="b2b",
+                tier="B",
+                value=Decimal("100.00"),
+                facts={},
+                status=status,
+                first_order_at=day(first_order),
+                cycle_days=30,
+                cycle_source="own",
+                evaluated_at=NOW,
+            )
+        )
+        await session.execute(
+            insert(StatusChange).values(
+                client_id=client_id, from_status=None, to_status=status, at=day(since)
+            )
+        )
+    body = await report(api, headers, **{"from": "2026-01-01", "to": "2026-04-30"})
+    assert [
+        (r["period_start"], r["clients_at_start"], r["lost"], r["recovered"]) for r in body["rows"]
+    ] == [
+        ("2026-01-01", 2, 0, 0),  # imported-lost, imported-recovered (at_risk's first order: Jan 5)
+        ("2026-02-01", 3, 0, 0),  # + imported-at-risk
+        ("2026-03-01", 4, 1, 0),  # + live; imported-lost lost on the 10th
+        ("2026-04-01", 3, 0, 1),  # imported-recovered came back (counted in the base throughout)
+    ]
+    assert all(r["churn_rate"] is None or r["churn_rate"] <= 1 for r in body["rows"])
+
+
 async def test_by_tier_manager_market_and_quarter(
     api: AsyncClient, headers: Headers, session: AsyncSession
 ) -> None:
