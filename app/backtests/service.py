@@ -141,6 +141,7 @@ def _figures(figures: CutoffFigures, policy: Policy) -> dict[str, Any]:
         for name, gap in (
             ("first_to_second", found.after_first),
             ("second_to_third", found.after_second),
+            ("later", found.later),  # the floor of irregular buyers' cycle lines
         ):
             if gap is not None:
                 gaps.setdefault(market, {})[name] = {

@@ -42,6 +42,7 @@ from app.churn.engine import (
     clamp_cycle,
     counting_orders,
     evaluate,
+    irregularity,
     occasions_of,
     own_cycle_days,
     window_value,
@@ -129,17 +130,18 @@ def figures_at(
     bought = [(c, _purchases(c.facts, policy)) for c in clients]
     bought = [(c, p) for c, p in bought if p.occasions]
     own: dict[str, list[float]] = {}
-    gaps: dict[str, tuple[list[int], list[int]]] = {}
+    gaps: dict[str, tuple[list[int], list[int], list[int]]] = {}
     for client, purchases in bought:
         days = [o.day for o in purchases.occasions]
         cycle = own_cycle_days(days)
         if cycle is not None:
             own.setdefault(client.market, []).append(clamp_cycle(cycle, policy))
-        first, second = gaps.setdefault(client.market, ([], []))
+        first, second, later = gaps.setdefault(client.market, ([], [], []))
         if len(days) >= 2:
             first.append((days[1] - days[0]).days)
         if len(days) >= 3:
             second.append((days[2] - days[1]).days)
+        later.extend((b - a).days for a, b in itertools.pairwise(days[2:]))
     cycles = {
         market: float(statistics.median(values))
         for market, values in own.items()
@@ -154,8 +156,8 @@ def figures_at(
         [float(p.value) for _, p in bought],
     )
     repeat = {
-        market: RepeatGaps(gap_quantiles(first), gap_quantiles(second))
-        for market, (first, second) in gaps.items()
+        market: RepeatGaps(gap_quantiles(first), gap_quantiles(second), gap_quantiles(later))
+        for market, (first, second, later) in gaps.items()
         if first
     }
     numbers = [k for k, (_, p) in enumerate(bought) for _ in p.occasions]
@@ -354,6 +356,9 @@ class _Lapse:
     watch: BoolArray
     group: npt.NDArray[np.int64]
     groups: list[GapQuantiles]
+    # irregular buyers with three or more purchase days: the index in `groups` of their market's
+    # later gaps, whose quantiles floor their cycle lines (-1: none)
+    floor: npt.NDArray[np.int64]
 
 
 def _lapse_inputs(evaluation: Evaluation, figures: CutoffFigures, policy: Policy) -> _Lapse:
@@ -370,6 +375,21 @@ def _lapse_inputs(evaluation: Evaluation, figures: CutoffFigures, policy: Policy
             if found is not None and usable:
                 groups.append(found)
         group[i] = index[key]
+    floor = np.full(len(evaluation.states), -1, dtype=np.int64)
+    later_index: dict[str, int] = {}
+    for i, (client, state) in enumerate(zip(evaluation.clients, evaluation.states, strict=True)):
+        if not policy.repeat_gap_floor_irregular or state.purchase_days < 3:
+            continue
+        if irregularity([o.day for o in state.occasions]) <= policy.xyz_x_max_cv:
+            continue
+        if client.market not in later_index:
+            gaps = figures.model.repeat_gaps.get(client.market)
+            later = gaps.later if gaps is not None else None
+            usable = later is not None and later.n >= policy.repeat_gap_min_clients
+            later_index[client.market] = len(groups) if usable else -1
+            if later is not None and usable:
+                groups.append(later)
+        floor[i] = later_index[client.market]
     states = evaluation.states
     return _Lapse(
         days=evaluation.inputs.recency_days,
@@ -377,6 +397,7 @@ def _lapse_inputs(evaluation: Evaluation, figures: CutoffFigures, policy: Policy
         watch=np.fromiter((s.in_watch for s in states), dtype=bool, count=len(states)),
         group=group,
         groups=groups,
+        floor=floor,
     )
 
 
@@ -388,9 +409,13 @@ def _lines(lapse: _Lapse, policy: Policy) -> tuple[FloatArray, FloatArray]:
     lost = np.minimum(policy.lost_cycles * cycle, policy.max_lapse_days)
     for g, gaps in enumerate(lapse.groups):
         members = lapse.group == g
-        at_risk = np.where(members, gaps.at(policy.repeat_gap_at_risk_quantile), at_risk)
+        at_risk_line = gaps.at(policy.repeat_gap_at_risk_quantile)
         line = min(gaps.at(policy.repeat_gap_lost_quantile), policy.max_lapse_days)
+        at_risk = np.where(members, at_risk_line, at_risk)
         lost = np.where(members, line, lost)
+        floored = lapse.floor == g
+        at_risk = np.where(floored, np.maximum(at_risk, at_risk_line), at_risk)
+        lost = np.where(floored, np.maximum(lost, line), lost)
     watch_line = policy.recovered_at_risk_cycles * cycle
     watch_line = np.where(lapse.group >= 0, np.minimum(watch_line, at_risk), watch_line)
     return np.where(lapse.watch, watch_line, at_risk), lost

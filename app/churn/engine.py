@@ -15,8 +15,13 @@ and `lost_cycles` times the cycle (SPEC §4). A one- or two-time buyer has no cy
 three times a borrowed median says little about it; when its market's `RepeatGaps` has enough
 clients (`repeat_gap_min_clients`) its lines are the `repeat_gap_at_risk_quantile` and
 `repeat_gap_lost_quantile` quantiles of how late second (or third) purchases come in this
-business: the population's own answer to "how long is too long after one order". The lapsed
-signal's `detail` names the rule, the quantile and how many clients it came from.
+business: the population's own answer to "how long is too long after one order". A client with
+three or more purchase days has its own cycle; but when its gaps vary (their coefficient of
+variation is above `xyz_x_max_cv`: not a regular, X buyer) the median of a few bursty gaps is a
+poor clock, and its lines are never earlier than the same quantiles of the market's gaps between
+later purchases (`repeat_gap_floor_irregular`): a regular buyer keeps its own early warning, an
+irregular one is not called lost for a silence that is ordinary in this business. The lapsed
+signal's `detail` names the rule, the quantile and how many clients (gaps) it came from.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from app.churn.facts import ClientFacts, FeedbackFact, OrderFact
 from app.domain import CycleSource, Status
 from app.kit.time import add_days, days_between
 from app.policy.schemas import Policy
-from app.predictive.population import RepeatGaps
+from app.predictive.population import RepeatGaps, gaps_cv
 
 SCORED_FEEDBACK = frozenset({"survey", "review"})
 
@@ -86,8 +91,9 @@ class LostEpisode:
     by_notice: bool  # a client.churned notice, not a lapse
 
 
-LineSource = Literal["cycle", "repeat_gap"]
+LineSource = Literal["cycle", "repeat_gap", "population_floor"]
 GAP_NAMES = {1: "first_to_second", 2: "second_to_third"}
+LATER_GAPS = "later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +101,17 @@ class LapseLines:
     """Days after the last order when the client is lapsed (at risk) and when it is lost.
 
     `source` "cycle": `at_risk_cycles` / `lost_cycles` times the cycle; "repeat_gap": quantiles
-    of the population's gaps to the next purchase (one- and two-time buyers, see the module)."""
+    of the population's gaps to the next purchase (one- and two-time buyers); "population_floor":
+    the cycle's lines raised to the quantiles of the later gaps (irregular buyers; see the
+    module)."""
 
     at_risk_days: float
     watch_at_risk_days: float  # in a recovery watch (stricter)
     lost_days: float  # capped by max_lapse_days
     source: LineSource = "cycle"
-    gap: str | None = None  # "first_to_second" or "second_to_third" for repeat_gap lines
-    clients: int | None = None  # how many clients the gaps came from
+    gap: str | None = None  # "first_to_second", "second_to_third" or "later"
+    clients: int | None = None  # how many clients (later: gaps) the quantiles came from
+    gaps_cv: float | None = None  # the client's own irregularity, for population_floor lines
 
     def at_risk(self, in_watch: bool) -> float:
         return self.watch_at_risk_days if in_watch else self.at_risk_days
@@ -182,9 +191,13 @@ def cycle_for(
 
 
 def lapse_lines(
-    occasions: int, cycle: float, policy: Policy, repeat_gaps: RepeatGaps | None = None
+    purchase_days: list[date],
+    cycle: float,
+    policy: Policy,
+    repeat_gaps: RepeatGaps | None = None,
 ) -> LapseLines:
-    """The lines of a client with this many purchase days and this cycle (see the module)."""
+    """The lines of a client with these purchase days and this cycle (see the module)."""
+    occasions = len(purchase_days)
     watch = policy.recovered_at_risk_cycles * cycle
     gaps = repeat_gaps.for_occasions(occasions) if repeat_gaps is not None else None
     if gaps is not None and gaps.n >= policy.repeat_gap_min_clients:
@@ -197,11 +210,35 @@ def lapse_lines(
             gap=GAP_NAMES[occasions],
             clients=gaps.n,
         )
-    return LapseLines(
-        at_risk_days=policy.at_risk_cycles * cycle,
-        watch_at_risk_days=watch,
-        lost_days=min(policy.lost_cycles * cycle, policy.max_lapse_days),
-    )
+    at_risk = policy.at_risk_cycles * cycle
+    lost = min(policy.lost_cycles * cycle, policy.max_lapse_days)
+    later = repeat_gaps.later if repeat_gaps is not None else None
+    if (
+        policy.repeat_gap_floor_irregular
+        and occasions >= 3
+        and later is not None
+        and later.n >= policy.repeat_gap_min_clients
+    ):
+        cv = irregularity(purchase_days)
+        floor_at_risk = later.at(policy.repeat_gap_at_risk_quantile)
+        floor_lost = min(later.at(policy.repeat_gap_lost_quantile), policy.max_lapse_days)
+        if cv > policy.xyz_x_max_cv and (floor_at_risk > at_risk or floor_lost > lost):
+            return LapseLines(
+                at_risk_days=max(at_risk, floor_at_risk),
+                watch_at_risk_days=watch,  # a recovery watch keeps the stricter cycle line
+                lost_days=max(lost, floor_lost),
+                source="population_floor",
+                gap=LATER_GAPS,
+                clients=later.n,
+                gaps_cv=round(cv, 3),
+            )
+    return LapseLines(at_risk_days=at_risk, watch_at_risk_days=watch, lost_days=lost)
+
+
+def irregularity(purchase_days: list[date]) -> float:
+    """The coefficient of variation of the gaps between purchase days (XYZ's measure; nan with
+    fewer than two gaps, which compares as not irregular)."""
+    return gaps_cv([(b - a).days for a, b in itertools.pairwise(purchase_days)])
 
 
 def lost_after(last_order_at: datetime, lines: LapseLines) -> datetime:
@@ -252,8 +289,9 @@ def _episodes(
     episodes = []
     for k in range(1, len(occasions)):
         before, after = occasions[k - 1], occasions[k]
-        cycle, _ = cycle_for([o.day for o in occasions[:k]], policy, market_cycle_days)
-        lines = lapse_lines(k, cycle, policy, repeat_gaps)
+        days = [o.day for o in occasions[:k]]
+        cycle, _ = cycle_for(days, policy, market_cycle_days)
+        lines = lapse_lines(days, cycle, policy, repeat_gaps)
         candidates = [
             (t, True) for t in notices if before.last_at < t < after.first_at
         ]  # a notice strictly between the two occasions
@@ -281,7 +319,7 @@ def evaluate(
     occasions = occasions_of(orders)
     purchase_days = [o.day for o in occasions]
     cycle, cycle_source = cycle_for(purchase_days, policy, market_cycle_days)
-    lines = lapse_lines(len(occasions), cycle, policy, repeat_gaps)
+    lines = lapse_lines(purchase_days, cycle, policy, repeat_gaps)
 
     lifetime_revenue = sum((o.net for o in orders), Decimal(0))
     first_order_at = orders[0].placed_at if orders else None
@@ -502,7 +540,19 @@ def _lapsed(
         "cycle_days": cycle,
         "overdue_ratio": round(since_days / cycle, 2),
     }
-    if lines.source == "cycle" or (in_watch and threshold < lines.at_risk_days):
+    cycle_line = lines.source == "cycle" or (in_watch and threshold < lines.at_risk_days)
+    if lines.source == "population_floor" and not cycle_line:
+        detail |= {
+            "threshold_days": round(threshold, 1),
+            "rule": "population_floor",
+            "gap": lines.gap,
+            "quantile": policy.repeat_gap_at_risk_quantile,
+            "clients": lines.clients,
+            "gaps_cv": lines.gaps_cv,
+            "cycle_threshold_days": round(policy.at_risk_cycles * cycle, 1),
+            "lost_after_days": round(lines.lost_days, 1),
+        }
+    elif cycle_line:
         detail["threshold_cycles"] = (
             policy.recovered_at_risk_cycles if in_watch else policy.at_risk_cycles
         )

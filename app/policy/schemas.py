@@ -6,9 +6,9 @@ validated here, and passed into the pure core as an argument.
 
 import itertools
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from app.kit.text import not_a_boolean
 
@@ -49,6 +49,10 @@ class ReturnProbabilityBand(BaseModel):
     p_return: float = Field(ge=0, le=1)
 
     _numbers = field_validator("*", mode="before")(not_a_boolean)
+
+
+# the policy's on/off fields (every other field is a number, a list or a text)
+SWITCHES = frozenset({"repeat_gap_floor_irregular"})
 
 
 def _default_p_return_bands() -> list[ReturnProbabilityBand]:
@@ -95,6 +99,10 @@ class Policy(BaseModel):
     repeat_gap_at_risk_quantile: float = Field(default=0.75, ge=0.5, le=0.99)
     repeat_gap_lost_quantile: float = Field(default=0.95, ge=0.5, le=0.99)
     repeat_gap_min_clients: int = Field(default=30, ge=1, le=1_000_000)
+    # buyers with three or more purchase days whose gaps vary (coefficient of variation above
+    # xyz_x_max_cv: not X-regular): their cycle lines are never earlier than the same quantiles of
+    # the market's gaps between later purchases (docs/models.md, "Irregular buyers")
+    repeat_gap_floor_irregular: StrictBool = True
 
     # population model scores (docs/models.md): CLV over a horizon at margin_rate, discounted at
     # an annual rate; XYZ regularity by the coefficient of variation of the gaps between purchases
@@ -152,7 +160,13 @@ class Policy(BaseModel):
     extra_reason_codes: dict[str, ReasonGroup] = Field(default_factory=dict)
     extra_human_factor_codes: list[str] = Field(default_factory=list)
 
-    _numbers = field_validator("*", mode="before")(not_a_boolean)
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Numbers refuse true/false (pydantic would read `false` as 0); switches take only them."""
+        if info.field_name in SWITCHES:
+            return value
+        return not_a_boolean(value)
 
     @field_validator("tier_cutoffs")
     @classmethod

@@ -201,8 +201,9 @@ RFM_CUTS = text(
     """
 )
 
-# The gaps in days from each client's first purchase day to its second (k = 2) and from the
-# second to the third (k = 3), from the folded orders (cancelled ones left out), per market.
+# The gaps in days from each client's first purchase day to its second (k = 2), from the second
+# to the third (k = 3), and between later ones (k = 4: the third to the fourth and on, pooled),
+# from the folded orders (cancelled ones left out), per market.
 REPEAT_GAPS = text(
     """
     WITH days AS (
@@ -214,9 +215,9 @@ REPEAT_GAPS = text(
         SELECT market, day - lag(day) OVER w AS gap, row_number() OVER w AS k
         FROM days WINDOW w AS (PARTITION BY client_id ORDER BY day)
     )
-    SELECT market, k, count(*) AS n,
+    SELECT market, least(k, 4) AS k, count(*) AS n,
            percentile_cont(CAST(:levels AS float8[])) WITHIN GROUP (ORDER BY gap) AS q
-    FROM ranked WHERE k IN (2, 3) GROUP BY market, k
+    FROM ranked WHERE k >= 2 GROUP BY market, least(k, 4)
     """
 )
 
@@ -239,14 +240,19 @@ async def repeat_gaps(session: AsyncSession) -> dict[str, RepeatGaps]:
         found.setdefault(row.market, {})[int(row.k)] = GapQuantiles(
             int(row.n), tuple(float(v) for v in row.q)
         )
-    return {market: RepeatGaps(by_k.get(2), by_k.get(3)) for market, by_k in found.items()}
+    return {
+        market: RepeatGaps(by_k.get(2), by_k.get(3), by_k.get(4)) for market, by_k in found.items()
+    }
 
 
-# A market's one- (k = 1) or two-time buyers (k = 2), due now: their lines moved.
+# A market's one- (k = 1) or two-time buyers (k = 2), or its buyers with three or more purchase
+# days (k = 3: the floor of irregular ones), due now: their lines moved.
 GAP_MOVES = text(
     """
     UPDATE client SET next_review_at = :now
-    WHERE market = :market AND orders_count > 0 AND purchase_days = :k
+    WHERE market = :market AND orders_count > 0
+      AND CASE WHEN CAST(:k AS int) >= 3 THEN purchase_days >= 3
+               ELSE purchase_days = CAST(:k AS int) END
     """
 )
 

@@ -92,9 +92,12 @@ def _moved(old: float | None, new: float | None) -> bool:
 def gap_lines(
     gaps: RepeatGaps | None, occasions: int, quantiles: tuple[float, float], min_clients: int
 ) -> tuple[float, float] | None:
-    """The (at-risk, lost) days of a market's buyers with this many purchase days, when its
-    gaps are usable (the engine's rule, as the refresh compares them)."""
-    found = gaps.for_occasions(occasions) if gaps is not None else None
+    """The (at-risk, lost) days of a market's buyers with this many purchase days (3: three or
+    more, the floor of irregular ones), when its gaps are usable (the engine's rule, as the
+    refresh compares them)."""
+    if gaps is None:
+        return None
+    found = gaps.for_occasions(occasions) if occasions < 3 else gaps.later
     if found is None or found.n < min_clients:
         return None
     return found.at(quantiles[0]), found.at(quantiles[1])
@@ -137,7 +140,7 @@ async def refresh(
         if _moved(before.market_cycles.get(market), usable.get(market)):
             moved += await repository.mark_market_moves(session, market, now)
     for market in set(gaps) | set(before.model.repeat_gaps):
-        for occasions in (1, 2):
+        for occasions in (1, 2, 3):
             old = gap_lines(
                 before.model.repeat_gaps.get(market), occasions, gap_quantiles, gap_min_clients
             )

@@ -266,14 +266,17 @@ def gap_quantiles(gaps: npt.ArrayLike) -> GapQuantiles | None:
 
 @dataclass(frozen=True, slots=True)
 class RepeatGaps:
-    """One market's gaps from the first purchase day to the second and the second to the third."""
+    """One market's gaps from the first purchase day to the second, the second to the third, and
+    between later purchase days (the third to the fourth and on, pooled)."""
 
     after_first: GapQuantiles | None = None
     after_second: GapQuantiles | None = None
+    later: GapQuantiles | None = None
 
     def for_occasions(self, occasions: int) -> GapQuantiles | None:
         """The distribution that says when the next purchase of a client with this many purchase
-        days is late: after_first for one, after_second for two, none beyond."""
+        days is late: after_first for one, after_second for two, none beyond (the client's own
+        cycle, floored by `later` for irregular buyers)."""
         if occasions == 1:
             return self.after_first
         if occasions == 2:
@@ -281,7 +284,11 @@ class RepeatGaps:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        pairs = (("after_first", self.after_first), ("after_second", self.after_second))
+        pairs = (
+            ("after_first", self.after_first),
+            ("after_second", self.after_second),
+            ("later", self.later),
+        )
         return {key: value.to_json() for key, value in pairs if value is not None}
 
     @staticmethod
@@ -290,6 +297,7 @@ class RepeatGaps:
         return RepeatGaps(
             GapQuantiles.from_json(raw.get("after_first")),
             GapQuantiles.from_json(raw.get("after_second")),
+            GapQuantiles.from_json(raw.get("later")),
         )
 
 

@@ -1,6 +1,8 @@
 """One- and two-time buyers get at-risk and lost lines from the population's gaps to the second
 (third) purchase (policy repeat_gap_*); everyone else, and a market without enough such clients,
-the cycle rule."""
+the cycle rule, which for an irregular buyer is floored by the market's later gaps."""
+
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -14,10 +16,19 @@ from tests.churn.helpers import DEFAULT, History, at, codes, signal
 FIRST = gap_quantiles(np.arange(1, 101, dtype=float))
 SECOND = gap_quantiles(np.arange(10, 401, 10, dtype=float))
 GAPS = RepeatGaps(FIRST, SECOND)
+# 200 gaps between later purchases: 1..200 days (0.75 quantile 150.25, 0.95 quantile 190.05)
+LATER = gap_quantiles(np.arange(1, 201, dtype=float))
+WITH_LATER = RepeatGaps(FIRST, SECOND, LATER)
+DAY0 = date(2026, 1, 1)
+
+
+def days(*offsets: int) -> list[date]:
+    """Purchase days at these offsets from DAY0."""
+    return [DAY0 + timedelta(days=d) for d in offsets]
 
 
 def test_one_time_buyer_lines_are_the_quantiles() -> None:
-    lines = lapse_lines(1, 90.0, DEFAULT, GAPS)
+    lines = lapse_lines(days(0), 90.0, DEFAULT, GAPS)
     assert lines.source == "repeat_gap" and lines.gap == "first_to_second"
     assert lines.at_risk_days == FIRST.at(0.75) == 75.25
     assert abs(lines.lost_days - 95.05) < 1e-9
@@ -25,21 +36,21 @@ def test_one_time_buyer_lines_are_the_quantiles() -> None:
 
 
 def test_two_time_buyer_uses_the_second_gap_and_three_the_cycle() -> None:
-    assert lapse_lines(2, 90.0, DEFAULT, GAPS).gap == "second_to_third"
-    three = lapse_lines(3, 30.0, DEFAULT, GAPS)
+    assert lapse_lines(days(0, 30), 90.0, DEFAULT, GAPS).gap == "second_to_third"
+    three = lapse_lines(days(0, 30, 60), 30.0, DEFAULT, GAPS)
     assert three.source == "cycle"
     assert (three.at_risk_days, three.lost_days) == (45.0, 90.0)
 
 
 def test_too_few_clients_fall_back_to_the_cycle_rule() -> None:
     few = Policy(repeat_gap_min_clients=101)
-    assert lapse_lines(1, 90.0, few, GAPS).source == "cycle"
-    assert lapse_lines(2, 90.0, Policy(repeat_gap_min_clients=41), GAPS).source == "cycle"
-    assert lapse_lines(1, 90.0, DEFAULT, None).source == "cycle"
+    assert lapse_lines(days(0), 90.0, few, GAPS).source == "cycle"
+    assert lapse_lines(days(0, 30), 90.0, Policy(repeat_gap_min_clients=41), GAPS).source == "cycle"
+    assert lapse_lines(days(0), 90.0, DEFAULT, None).source == "cycle"
 
 
 def test_the_lost_line_keeps_max_lapse_days() -> None:
-    capped = lapse_lines(2, 90.0, Policy(max_lapse_days=200), GAPS)
+    capped = lapse_lines(days(0, 30), 90.0, Policy(max_lapse_days=200), GAPS)
     assert capped.lost_days == 200  # the 0.95 quantile, 380.5 days, is past max_lapse_days
 
 
@@ -89,3 +100,55 @@ def test_a_past_loss_of_a_one_time_buyer_uses_the_lines_of_then() -> None:
     assert state.lost_count == 1
     assert state.last_lost_at == at(95.05)
     assert state.status == "recovered" and state.in_watch
+
+
+def test_an_irregular_buyer_is_not_lost_before_the_markets_later_gaps() -> None:
+    bursty = days(0, 3, 6, 200)  # gaps 3, 3, 194: cycle 3 -> the 7-day minimum, CV 1.4
+    lines = lapse_lines(bursty, 7.0, DEFAULT, WITH_LATER)
+    assert lines.source == "population_floor" and lines.gap == "later"
+    assert lines.at_risk_days == LATER.at(0.75) == 150.25  # not 1.5 x 7 days
+    assert abs(lines.lost_days - 190.05) < 1e-9  # not 3 x 7 days
+    assert lines.watch_at_risk_days == 7.0  # a recovery watch keeps the stricter cycle line
+    assert lines.clients == 200 and lines.gaps_cv is not None and lines.gaps_cv > 0.5
+
+
+def test_a_regular_buyer_keeps_its_own_cycle() -> None:
+    weekly = days(0, 7, 14, 21, 28)  # CV 0: an X buyer
+    lines = lapse_lines(weekly, 7.0, DEFAULT, WITH_LATER)
+    assert lines.source == "cycle" and (lines.at_risk_days, lines.lost_days) == (10.5, 21.0)
+
+
+def test_the_floor_is_a_policy_switch_and_needs_enough_gaps() -> None:
+    bursty = days(0, 3, 6, 200)
+    off = Policy(repeat_gap_floor_irregular=False)
+    assert lapse_lines(bursty, 7.0, off, WITH_LATER).source == "cycle"
+    assert lapse_lines(bursty, 7.0, Policy(repeat_gap_min_clients=201), WITH_LATER).source == (
+        "cycle"
+    )
+    assert lapse_lines(bursty, 7.0, DEFAULT, GAPS).source == "cycle"  # no later gaps known
+    # the floor only raises: a cycle whose lines are already later keeps them
+    slow = days(0, 200, 600, 800)  # CV 0.35 < 0.5 ... and a cycle of 200 days
+    assert lapse_lines(slow, 200.0, DEFAULT, WITH_LATER).source == "cycle"
+    slow_irregular = days(0, 200, 700, 900)  # CV 0.52, lines 300 and 365 days: later already
+    assert lapse_lines(slow_irregular, 200.0, DEFAULT, WITH_LATER).source == "cycle"
+
+
+def test_an_irregular_buyer_lapses_on_the_floor_and_says_so() -> None:
+    history = History()
+    for day in (0, 2, 30, 31):  # gaps 2, 28, 1: a cycle of 2 -> 7 days, CV 1.2
+        history.order(day)
+    facts = history.facts()
+    assert evaluate(facts, DEFAULT, at(31 + 150), repeat_gaps=WITH_LATER).status == "active"
+    state = evaluate(facts, DEFAULT, at(31 + 151), repeat_gaps=WITH_LATER)
+    assert state.status == "at_risk"
+    lapsed = signal(state, "lapsed")
+    assert lapsed.since == at(31 + 150.25)
+    assert lapsed.detail["rule"] == "population_floor"
+    assert lapsed.detail["threshold_days"] == 150.2
+    assert lapsed.detail["cycle_threshold_days"] == 10.5
+    assert lapsed.detail["clients"] == 200 and lapsed.detail["lost_after_days"] == 190.0
+    lost = evaluate(facts, DEFAULT, at(31 + 191), repeat_gaps=WITH_LATER)
+    assert lost.status == "lost" and lost.status_since == at(31 + 190.05)
+    # without the floor: lost three cycles (21 days) after the last order
+    off = Policy(repeat_gap_floor_irregular=False)
+    assert evaluate(facts, off, at(31 + 22), repeat_gaps=WITH_LATER).status == "lost"
