@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.ui --url http://127.0.0.1:8000 --key "$KEY" [--rounds 30]
 
-Signs in through the form, then requests each page `--rounds` times in sequence and prints
-p50/p99 per page (wall time of the request on the same machine: server time plus loopback).
+Signs in through the form, then requests each page once (the first view, caches cold) and
+`--rounds` times more in sequence, and prints the first view's time and p50/p99 of the rest per
+page (wall time of the request on the same machine: server time plus loopback).
 SPEC §15 / issue 14 asks for <= 100 ms per page on 100,000 clients: load them first with
 `winback demo --clients 100000`.
 """
@@ -42,9 +43,13 @@ def main() -> None:
             "/ui/sign-in", data={"key": args.key, "next": "/ui", "form_token": token.group(1)}
         )
         assert signed.status_code == 303, signed.text
-        print(f"{'page':<28} {'p50 ms':>8} {'p99 ms':>8} {'target':>8}  verdict")
+        print(f"{'page':<28} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} {'target':>8}  verdict")
         for name, path in PAGES:
-            client.get(path)  # warm
+            # the first view: caches cold (the overview's and a campaign's figures are computed
+            # before it answers; later views are served what was kept, refreshed behind them)
+            start = time.perf_counter()
+            client.get(path)
+            first = (time.perf_counter() - start) * 1000
             times = []
             for _ in range(args.rounds):
                 start = time.perf_counter()
@@ -55,7 +60,7 @@ def main() -> None:
             p50 = statistics.median(times)
             p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
             verdict = "met" if p99 <= TARGET_MS else "MISSED"
-            print(f"{name:<28} {p50:>8.1f} {p99:>8.1f} {TARGET_MS:>8.0f}  {verdict}")
+            print(f"{name:<28} {first:>9.1f} {p50:>8.1f} {p99:>8.1f} {TARGET_MS:>8.0f}  {verdict}")
 
 
 if __name__ == "__main__":

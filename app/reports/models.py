@@ -1,6 +1,7 @@
 """The reports' indexes on other packages' tables: the status history and the client rows
 (app.clients), the events (app.events). They are created by the campaigns migration
-(2026_11_29_1000) and declared here so that the models match the migrations."""
+(2026_11_29_1000; ix_client_reports widened by 2026_11_29_1160) and declared here so that the
+models match the migrations."""
 
 from sqlalchemy import Index, text
 
@@ -29,7 +30,15 @@ STATUS_CHANGE_MOVES = Index(
 CLIENT_REPORTS = Index(
     "ix_client_reports",
     Client.client_id,
-    postgresql_include=["status", "tier", "market", "manager_id", "value", "last_order_at"],
+    postgresql_include=[
+        "status",
+        "tier",
+        "market",
+        "manager_id",
+        "value",
+        "last_order_at",
+        "first_order_at",
+    ],
 )
 
 # The events that carry a reason code (a small share of all events): the reasons report reads a

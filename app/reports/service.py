@@ -111,10 +111,13 @@ def churn_rows(
         if row["k"] is None:
             base_now[row["grp"]] = int(row["delta"])
             continue
-        # a period may come in several rows (the SQL's branches): their figures add up
+        # a period may come in several rows: their figures add up
         move = moves.setdefault((row["grp"], int(row["k"])), {})
         for name in ("delta", "lost", "lost_value", "recovered", "recovered_value"):
             move[name] = move.get(name, 0) + row[name]
+        if row["entered"] and row["k_entered"]:  # a late history's clients entered the base then
+            entry = moves.setdefault((row["grp"], int(row["k_entered"])), {})
+            entry["delta"] = entry.get("delta", 0) + row["entered"]
     groups = sorted(set(base_now) | {group for group, _ in moves}, key=_group_order)
     bounds = [*starts, end]
     out: dict[tuple[int, str | None], ChurnRow] = {}

@@ -141,7 +141,12 @@ async def sign_out(_: FormViewer) -> Response:
 async def overview(
     request: Request, session: SessionDep, snapshot: SnapshotDep, now: Now, viewer: ViewerDep
 ) -> Response:
-    found = await service.overview(session, snapshot, now)
+    cache: service.FiguresCache[service.Overview] = request.app.state.ui_overview
+    found = await cache.get(
+        session,
+        request.app.state.sessionmaker,
+        lambda in_session: service.overview(in_session, snapshot, now),
+    )
     return _page(
         request,
         "overview.html",
@@ -342,7 +347,16 @@ async def campaign_page(
     group: Group = "treatment",
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> Response:
-    found = await service.campaign_page(session, campaign_id, group, cursor, 50, now)
+    found = await service.campaign_page(
+        session,
+        request.app.state.sessionmaker,
+        request.app.state.ui_results,
+        campaign_id,
+        group,
+        cursor,
+        50,
+        now,
+    )
     next_query = None
     if found.members.next_cursor:
         next_query = _query({"group": group, "cursor": found.members.next_cursor})
@@ -488,6 +502,8 @@ def _problem_text(exc: ProblemError) -> str:
 def install(app: FastAPI) -> None:
     """Mount the pages and static files; errors on /ui paths become pages."""
     app.include_router(router)
+    app.state.ui_overview = service.FiguresCache[service.Overview]()
+    app.state.ui_results = {}  # campaign id -> FiguresCache of its results
     app.mount(STATIC_URL, StaticFiles(directory=pages.STATIC_DIR), name="ui-static")
     api_handlers = dict(app.exception_handlers)
 

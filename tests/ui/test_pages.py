@@ -125,6 +125,30 @@ async def test_overview_counts_value_at_risk_and_charts(
     assert 'href="/ui/clients?status=lost&amp;tier=A"' in html
 
 
+async def test_overview_says_when_its_figures_were_computed_and_keeps_them(
+    browser: AsyncClient,
+    ui_api: AsyncClient,
+    headers: Headers,
+    keys: dict[str, str],
+    session: AsyncSession,
+) -> None:
+    await load_population(ui_api, headers, session)
+    clients = (await ui_api.get("/v1/stats", headers=headers["reader"])).json()["clients"]
+    await sign_in(browser, keys["reader"])
+    first = (await browser.get("/ui")).text
+    assert "Figures as of" in first and f">{clients:,}<" in first
+    newcomer = {
+        "id": "newcomer-o1",
+        "type": "order.placed",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "client_id": "newcomer",
+        "data": {"order_id": "n1", "amount": "10.00"},
+    }
+    posted = await ui_api.post("/v1/events", json=newcomer, headers=headers["writer"])
+    assert posted.status_code == 201, posted.text
+    assert f">{clients:,}<" in (await browser.get("/ui")).text  # kept: under a minute old
+
+
 async def test_client_list_filters_sorts_and_pages(
     browser: AsyncClient,
     ui_api: AsyncClient,
