@@ -102,7 +102,8 @@ async def sign_in(
 ) -> Response:
     target = cookies.safe_next(next)
     expected = request.cookies.get(SIGN_IN_COOKIE) or ""
-    if not form_token or not secrets.compare_digest(expected, form_token):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a forged form)
+    if not form_token or not secrets.compare_digest(expected.encode(), form_token.encode()):
         return _sign_in_page(request, target, "The form expired; please sign in again.", 403)
     settings = request.app.state.settings
     principal = await find(session, key.strip(), settings.admin_key) if key.strip() else None

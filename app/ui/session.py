@@ -89,7 +89,9 @@ def csrf_token(secret: bytes, session: Session) -> str:
 
 
 def csrf_ok(secret: bytes, session: Session, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_token(secret, session), token or "")
+    # as bytes: compare_digest refuses str with non-ASCII characters (a forged form's token)
+    expected = csrf_token(secret, session).encode()
+    return bool(token) and hmac.compare_digest(expected, (token or "").encode())
 
 
 def safe_next(target: str | None) -> str:

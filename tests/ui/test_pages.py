@@ -78,6 +78,10 @@ async def test_sign_in_refuses_unknown_keys_forged_forms_and_foreign_next(
         "/ui/sign-in", data={"key": keys["reader"], "next": "/ui", "form_token": "made-up"}
     )
     assert forged.status_code == 403
+    accented = await browser.post(
+        "/ui/sign-in", data={"key": keys["reader"], "next": "/ui", "form_token": "gefälscht"}
+    )
+    assert accented.status_code == 403  # a non-ASCII token is refused, not a 500
     for target in ("https://evil.example/", "//evil.example/ui", "/v1/clients", "javascript:x"):
         page = await browser.get("/ui/sign-in")
         response = await browser.post(
@@ -366,6 +370,8 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
     await sign_in(browser, keys["reader"])
     page = await browser.get("/ui")
     assert (await browser.post("/ui/sign-out", data={})).status_code == 403
+    forged = await browser.post("/ui/sign-out", data={"csrf": "fälschung-ü"})
+    assert forged.status_code == 403  # not a 500 on a non-ASCII token
     assert (await browser.get("/ui")).status_code == 200
     out = await browser.post("/ui/sign-out", data={"csrf": form_value(page.text, "csrf")})
     assert out.status_code == 303
