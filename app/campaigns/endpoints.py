@@ -20,6 +20,7 @@ from app.campaigns.schemas import (
     MemberPage,
 )
 from app.db import SessionDep
+from app.domain import Identifier
 from app.kit import csv
 from app.kit.deps import Now
 from app.kit.problems import problem_responses
@@ -27,7 +28,8 @@ from app.policy.dependencies import SnapshotDep
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
-CampaignIdPath = Annotated[str, Path(min_length=1, max_length=64, examples=["cmp_2026_q4"])]
+# Identifier: text PostgreSQL can store (a NUL in the path is a 422 naming it, not a 500)
+CampaignIdPath = Annotated[Identifier, Path(min_length=1, max_length=64, examples=["cmp_2026_q4"])]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=600)]
 

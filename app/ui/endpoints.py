@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -18,15 +18,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.service import find
 from app.campaigns import service as campaigns
+from app.campaigns.endpoints import CampaignIdPath
 from app.campaigns.schemas import Group
 from app.clients import service as clients
 from app.clients.endpoints import XYZ_CLASSES, Sort
+from app.clients.params import ClientIdPath
 from app.clients.repository import ClientFilter
 from app.db import SessionDep
 from app.domain import DECISIONS, MARKETS, SIGNAL_CODES, STATUSES, TIERS
 from app.kit import csv
 from app.kit.deps import Now
 from app.kit.problems import ProblemError, invalid
+from app.kit.text import check_text
 from app.policy import service as policies
 from app.policy.dependencies import SnapshotDep
 from app.policy.schemas import Policy
@@ -208,6 +211,11 @@ def _filters(request: Request) -> tuple[ClientFilter, dict[str, Any]]:
         if not 0 <= min_risk <= 1:
             raise invalid("min_risk", "must be a number from 0 to 1", "less_than_equal")
     manager = (q.get("manager_id") or "").strip()[:128] or None
+    if manager is not None:
+        try:
+            check_text(manager)  # what PostgreSQL can store: no NUL, no lone surrogate
+        except ValueError as error:
+            raise invalid("manager_id", str(error), "invalid_text") from None
     where = ClientFilter(
         statuses=_many(q.getlist("status"), STATUSES, "status"),
         tiers=_many(q.getlist("tier"), TIERS, "tier"),
@@ -298,7 +306,7 @@ async def client_list_csv(
 @router.get("/clients/{client_id}")
 async def client_page(
     request: Request,
-    client_id: Annotated[str, Path(min_length=1, max_length=128)],
+    client_id: ClientIdPath,
     session: SessionDep,
     snapshot: SnapshotDep,
     now: Now,
@@ -340,7 +348,7 @@ async def campaign_list(
 @router.get("/campaigns/{campaign_id}")
 async def campaign_page(
     request: Request,
-    campaign_id: Annotated[str, Path(min_length=1, max_length=64)],
+    campaign_id: CampaignIdPath,
     session: SessionDep,
     snapshot: SnapshotDep,
     now: Now,
@@ -373,7 +381,7 @@ async def campaign_page(
 
 @router.post("/campaigns/{campaign_id}/close")
 async def close_campaign(
-    campaign_id: Annotated[str, Path(min_length=1, max_length=64)],
+    campaign_id: CampaignIdPath,
     session: SessionDep,
     now: Now,
     viewer: FormViewer,

@@ -275,3 +275,17 @@ async def test_the_snapshot_evaluates_each_client_now(
     # a preview stores nothing
     listed = await loaded.get("/v1/campaigns", headers=headers["reader"])
     assert listed.json() == {"items": [], "next_cursor": None}
+
+
+async def test_a_campaign_id_the_database_cannot_store_is_refused_naming_it(
+    loaded: AsyncClient, headers: Headers
+) -> None:
+    for method, path in [
+        ("GET", "/v1/campaigns/c%00"),
+        ("GET", "/v1/campaigns/c%00/members"),
+        ("GET", "/v1/campaigns/c%00/results"),
+        ("POST", "/v1/campaigns/c%00/close"),
+    ]:
+        response = await loaded.request(method, path, headers=headers["admin"])
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["field"] == "campaign_id", response.json()

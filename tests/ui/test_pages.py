@@ -261,6 +261,11 @@ async def test_unknown_client_and_bad_filter_are_pages(
     # the API keeps its problem documents
     api = await browser.get("/v1/clients/nobody-here")
     assert api.headers["content-type"].startswith("application/problem+json")
+    # text the database cannot store is refused before it gets there
+    for hostile in ("/ui/clients/a%00b", "/ui/clients?manager_id=m%00", "/ui/campaigns/c%00"):
+        refused = await browser.get(hostile)
+        assert refused.status_code == 422, hostile
+        assert "NUL" in refused.text, hostile
 
 
 async def test_campaigns_list_results_members_and_close(
