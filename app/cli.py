@@ -97,11 +97,20 @@ def serve(args: argparse.Namespace) -> None:
 def worker(args: argparse.Namespace) -> None:
     from app.db import create_engine, create_sessionmaker
     from app.migrate import upgrade
-    from app.worker.loop import run_forever, run_once
+    from app.worker.loop import deliver_once, run_forever, run_once
 
     settings = get_settings()
     url = _database_url(settings)
     asyncio.run(upgrade(url))
+    if settings.worker_metrics_port and not args.once:
+        from prometheus_client import start_http_server
+
+        # its own counters (webhook attempts, clients swept); the API's /metrics has the rest
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+        print(
+            f"winback: worker metrics on http://{settings.host}:{settings.worker_metrics_port}/",
+            flush=True,
+        )
 
     async def main() -> bool:
         # SIGTERM: finish the batch under way, commit it, then exit (not an exception raised
@@ -116,6 +125,7 @@ def worker(args: argparse.Namespace) -> None:
             sessionmaker = create_sessionmaker(engine)
             if args.once:
                 await run_once(sessionmaker, settings, refresh=True, stop=stop)
+                await deliver_once(sessionmaker, settings)
             else:
                 await run_forever(sessionmaker, settings, stop)
         finally:
@@ -378,7 +388,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=serve)
 
-    p = sub.add_parser("worker", help="run the sweeper, tier refresh and policy re-evaluation")
+    p = sub.add_parser(
+        "worker",
+        help="run the sweeper, tier refresh, policy re-evaluation and webhook delivery",
+    )
     p.add_argument("--once", action="store_true", help="one round, then exit")
     p.set_defaults(func=worker)
 

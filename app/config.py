@@ -5,10 +5,12 @@ admin changes over the API. These settings are about running the process.
 """
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -61,10 +63,47 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
 
+    # Outgoing webhooks (docs/webhooks.md). Targets must be https and public addresses; for
+    # development, http and chosen private networks (comma-separated, e.g. "127.0.0.1/32,
+    # 10.0.0.0/8") can be let through. Checked at registration and at every delivery.
+    webhook_allow_http: bool = False
+    webhook_allowed_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    webhook_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)  # the whole exchange
+    # sends in flight per worker, and at most this many to one endpoint
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_per_endpoint: int = Field(default=8, ge=1, le=1000)
+    # how often the worker looks for new events and due retries (a finished send also wakes it)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # a claimed delivery whose result was never recorded (its worker died) is sent again after
+    # this long; longer than the timeout, so a slow send is never sent twice at once
+    webhook_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    webhook_disable_after_seconds: float = Field(default=5 * 86400, gt=0)  # failing this long
+    webhook_retention_days: float = Field(default=30.0, gt=0)  # outbox events, then deleted
+    # after a secret rotation the old secret keeps signing this long (a rotation may say less)
+    webhook_secret_overlap_seconds: float = Field(default=86400.0, ge=0, le=7 * 86400)
+    # /readyz answers 503 when a message has waited longer than this to be sent (0: never)
+    webhook_backlog_max_age_seconds: float = Field(default=600.0, ge=0)
+    # `winback worker` serves its own /metrics on this port when set (its attempts counters)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     # Platform webhook signing secrets, comma-separated: two while rotating (add the new one,
     # switch the store over, remove the old one). None: that platform's endpoint answers 503.
     shopify_webhook_secrets: str | None = Field(default=None, repr=False)
     woocommerce_webhook_secrets: str | None = Field(default=None, repr=False)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> "Settings":
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds")
+        return self
 
 
 @lru_cache

@@ -25,6 +25,8 @@ from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
 from app.reports.endpoints import router as reports_router
 from app.ui import endpoints as ui
+from app.webhooks import docs as webhook_docs
+from app.webhooks.endpoints import router as webhooks_router
 
 log = logging.getLogger("winback")
 
@@ -101,6 +103,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             {"name": "reports", "description": "Churn by period and group; reasons by value lost"},
             {"name": "models", "description": "Population models, backtests on your own history"},
             {"name": "policy", "description": "The deployment's thresholds"},
+            {
+                "name": "webhooks",
+                "description": "Outgoing webhooks: endpoints, secrets, delivery log, replay",
+            },
             {"name": "integrations", "description": "Shopify and WooCommerce webhooks, as sent"},
             {"name": "operations", "description": "Health, readiness, metrics"},
         ],
@@ -113,8 +119,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     problems.install(app)
     docs.install(app)
     routers = (ingest_router, clients_router, plans_router, campaigns_router, reports_router)
-    for router in (*routers, models_router, policy_router, health.router):
+    for router in (*routers, models_router, policy_router, webhooks_router, health.router):
         app.include_router(router)
+    webhook_docs.install(app)  # the messages sent, in the document's `webhooks` section
     app.include_router(integrations_router)
     ui.install(app)  # the dashboard at /ui (not in the OpenAPI document)
     app.add_middleware(

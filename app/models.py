@@ -7,6 +7,7 @@ from app.events.models import ErasedEvent, Event
 from app.policy.models import PolicyRow
 from app.population.models import ModelFitRow, PopulationStats
 from app.reports.models import CLIENT_REPORTS, EVENT_REASONS, STATUS_CHANGE_MOVES
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "CLIENT_REPORTS",
@@ -23,4 +24,8 @@ __all__ = [
     "PolicyRow",
     "PopulationStats",
     "StatusChange",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from bench import common
 
-SCENARIO_MODULES = ("bench.scenarios",)
+SCENARIO_MODULES = ("bench.scenarios", "bench.webhooks")
 T = TypeVar("T")
 
 

@@ -56,6 +56,7 @@ from app.plans.decision import cycles_since_lost
 from app.plans.economics import ReturnEvidence
 from app.plans.schemas import Offer
 from app.policy.service import Snapshot
+from app.webhooks import service as webhooks
 
 BATCH = 500  # candidates evaluated and planned per round trip
 RATE_PLACES = 4
@@ -299,7 +300,10 @@ async def create(
         "expected_value": tally.expected_value,
     }
     await repository.set_totals(session, campaign, totals)
-    return CampaignCreated(**read_model(campaign).model_dump(), snapshot=tally.summary())
+    created = read_model(campaign)
+    # CRMs subscribed to campaign.created hear of it once this transaction commits (the outbox)
+    await webhooks.enqueue(session, [webhooks.outgoing("campaign.created", created, now)])
+    return CampaignCreated(**created.model_dump(), snapshot=tally.summary())
 
 
 # --- reads --------------------------------------------------------------------------------------

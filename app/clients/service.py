@@ -1,18 +1,19 @@
 """Client state: the one home of what events do to a client, and of reading it back.
 
-`apply_events` is the write path for every source (API, batch, PATCH, demo, later platform
-webhooks and import): it locks or creates the clients, folds the new events into their facts
-(or re-folds from the stored events when one arrives late), merges attributes, calls the pure
-core (`assess`) and stores the result. `store` is the one place where evaluated state and status
-changes are written (the write path, the sweeper and policy re-evaluation all end there; an
-outbox row for outgoing webhooks will be written there too, in the same transaction).
+`apply_events` is the write path for every source (API, batch, PATCH, demo, platform webhooks
+and import): it locks or creates the clients, folds the new events into their facts (or re-folds
+from the stored events when one arrives late), merges attributes, calls the pure core (`assess`)
+and stores the result. `store` is the one place where evaluated state, status changes and the
+outgoing webhook events they cause (`client.status_changed`, `client.tier_changed`: the outbox)
+are written, in the caller's transaction: the write path, the sweeper, policy re-evaluation, the
+facts upgrade and import all end there.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -62,6 +63,8 @@ from app.policy.schemas import Policy
 from app.policy.service import Snapshot
 from app.population import service as population
 from app.tiers import assign
+from app.webhooks import service as webhooks
+from app.webhooks.schemas import ClientStatusChanged, ClientTierChanged
 
 __all__ = ["ATTRIBUTE_FIELDS", "STATE_COLUMNS", "WRITE_COLUMNS"]
 
@@ -177,6 +180,58 @@ def status_change_row(
         "at": assessment.state.status_since or now,
         "signals": assessment.state.signal_codes,
     }
+
+
+@dataclass
+class Moves:
+    """What a write changes that is recorded beside the state: status changes (the history) and
+    the outgoing webhook events (the outbox), stored by `store` in the same transaction."""
+
+    status_changes: list[StatusChangeRow] = field(default_factory=list)
+    outgoing: list[webhooks.Outgoing] = field(default_factory=list)
+
+    def add(
+        self,
+        row: ClientAttributesRow,
+        old_status: Status | None,
+        old_tier: Tier | None,
+        assessment: Assessment,
+        now: datetime,
+    ) -> None:
+        """The client was `old_status` / `old_tier` (None: never evaluated) and is now
+        `assessment`: record what moved."""
+        client_id = row["client_id"]
+        state = assessment.state
+        change = status_change_row(client_id, old_status, assessment, now)
+        if change is not None:
+            self.status_changes.append(change)
+            data = ClientStatusChanged.model_validate(
+                {
+                    "client_id": client_id,
+                    "from": old_status,
+                    "to": state.status,
+                    "at": change["at"],
+                    "signals": state.signal_codes,
+                    "tier": assessment.tier,
+                    "value": state.value,
+                    "market": row["market"],
+                    "manager_id": row.get("manager_id"),
+                    "decision": assessment.decision,
+                }
+            )
+            self.outgoing.append(webhooks.outgoing("client.status_changed", data, now, client_id))
+        if assessment.tier != old_tier:
+            moved = ClientTierChanged.model_validate(
+                {
+                    "client_id": client_id,
+                    "from": old_tier,
+                    "to": assessment.tier,
+                    "value": state.value,
+                    "status": state.status,
+                    "market": row["market"],
+                }
+            )
+            self.outgoing.append(webhooks.outgoing("client.tier_changed", moved, now, client_id))
 
 
 # --- attributes: last writer wins per field, by (business time, event id) ---------------------
@@ -299,7 +354,7 @@ async def apply_events(
     )
     folded = await _fold(session, rows, accepted)
     updates: list[dict[str, Any]] = []
-    changes: list[StatusChangeRow] = []
+    moves = Moves()
     outcomes: dict[str, ClientOutcome] = {}
     all_times: dict[str, dict[str, str]] = {}
     for client_id, items in accepted.items():
@@ -317,10 +372,10 @@ async def apply_events(
     for client_id, assessment in zip(accepted, assessed, strict=True):
         row = rows[client_id]
         times = all_times[client_id]
-        old_status = None if row.get("inserted") else row["status"]
-        change = status_change_row(client_id, old_status, assessment, now)
-        if change:
-            changes.append(change)
+        if row.get("inserted"):
+            moves.add(row, None, None, assessment, now)
+        else:
+            moves.add(row, row["status"], row["tier"], assessment, now)
         updates.append(
             {
                 **row,
@@ -334,7 +389,7 @@ async def apply_events(
         )
         state = assessment.state
         outcomes[client_id] = ClientOutcome(state.status, assessment.tier, state.signal_codes)
-    await store(session, WRITE_COLUMNS, updates, changes)
+    await store(session, WRITE_COLUMNS, updates, moves)
     return outcomes
 
 
@@ -651,6 +706,7 @@ async def erase(session: AsyncSession, client_id: str, requested_by: str, now: d
     await client_or_404(session, client_id)
     deleted = await events_repository.erase_for_client(session, client_id, now)
     await repository.erase(session, client_id, requested_by, deleted, now)
+    await webhooks.forget_client(session, client_id)  # its events leave the outbox too
     return deleted
 
 
@@ -705,27 +761,27 @@ async def reevaluate(
 
     Returns the status changes recorded."""
     updates = []
-    changes = []
+    moves = Moves()
     assessed = assess_many([(row, facts_of(row)) for row in rows], snapshot, now)
     for row, assessment in zip(rows, assessed, strict=True):
         updates.append({"client_id": row["client_id"], **assessment.columns})
-        change = status_change_row(row["client_id"], row["status"], assessment, now)
-        if change:
-            changes.append(change)
-    await store(session, STATE_COLUMNS, updates, changes)
-    return changes
+        moves.add(row, row["status"], row["tier"], assessment, now)
+    await store(session, STATE_COLUMNS, updates, moves)
+    return moves.status_changes
 
 
 async def store(
     session: AsyncSession,
     columns: tuple[str, ...],
     updates: list[dict[str, Any]],
-    changes: list[StatusChangeRow],
+    moves: Moves,
 ) -> None:
-    """Write evaluated clients and their status changes (the write path and the worker alike)."""
+    """Write evaluated clients, their status changes and the webhook events they cause (the
+    write path and the worker alike), in the caller's transaction."""
     await repository.update_many(session, columns, updates)
-    await repository.record_status_changes(session, changes)
-    for change in changes:  # counted when written; a rolled-back transaction may over-count
+    await repository.record_status_changes(session, moves.status_changes)
+    await webhooks.enqueue(session, moves.outgoing)
+    for change in moves.status_changes:  # counted when written; a rollback may over-count
         metrics.STATUS_CHANGES.labels(change["to_status"]).inc()
 
 
@@ -815,15 +871,15 @@ async def refold_stale(
     client_ids = [row["client_id"] for row in rows]
     history = await events_repository.bodies_of_clients(session, client_ids)
     updates: list[dict[str, Any]] = []
-    changes: list[StatusChangeRow] = []
+    moves = Moves()
     folded = [facts_from_events(history[row["client_id"]]) for row in rows]
     assessed = assess_many(list(zip(rows, folded, strict=True)), snapshot, now)
     for row, facts, assessment in zip(rows, folded, assessed, strict=True):
         client_id = row["client_id"]
-        evaluated = dict.get(row, "evaluated")  # type: ignore[call-overload]
-        change = status_change_row(client_id, row["status"] if evaluated else None, assessment, now)
-        if change:
-            changes.append(change)
+        if dict.get(row, "evaluated"):  # type: ignore[call-overload]
+            moves.add(row, row["status"], row["tier"], assessment, now)
+        else:
+            moves.add(row, None, None, assessment, now)
         updates.append(
             {
                 "client_id": client_id,
@@ -832,5 +888,5 @@ async def refold_stale(
                 **assessment.columns,
             }
         )
-    await store(session, REFOLD_COLUMNS, updates, changes)
+    await store(session, REFOLD_COLUMNS, updates, moves)
     return client_ids

@@ -25,3 +25,22 @@ WEBHOOK_ITEMS = Counter(
     "platform, topic (`other` for topics winback does not read) and outcome",
     ["platform", "topic", "outcome"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "winback_webhook_attempts_total",
+    "Outgoing webhook attempts by outcome: delivered, http_error, gone (410), timeout, "
+    "network_error, refused (not a public address), error (winback could not sign or send)",
+    ["outcome"],
+)
+WEBHOOK_BACKLOG = Gauge(
+    "winback_webhook_backlog",
+    "Outgoing webhook messages due and not sent yet (deliveries due, events not dispatched), "
+    "read from the database at each scrape",
+)
+WEBHOOK_BACKLOG_AGE = Gauge(
+    "winback_webhook_backlog_age_seconds",
+    "How long the oldest message of the backlog has been due (0 with no backlog)",
+)
+WEBHOOK_RETRIES_SCHEDULED = Gauge(
+    "winback_webhook_retries_scheduled",
+    "Outgoing webhook deliveries waiting for a later attempt after a failure",
+)

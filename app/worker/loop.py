@@ -1,4 +1,5 @@
-"""`winback worker` (and the in-process worker of `winback serve`): the jobs on a timer."""
+"""`winback worker` (and the in-process worker of `winback serve`): the jobs on a timer, and
+beside them the webhook delivery pipeline (app.webhooks.delivery), which polls every second."""
 
 import asyncio
 import contextlib
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.kit.time import utcnow
 from app.policy.service import load_snapshot
+from app.webhooks.delivery import Deliverer
 from app.worker import jobs
 
 log = logging.getLogger("winback.worker")
@@ -32,14 +34,39 @@ async def run_once(
     await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size, stop=stop)
 
 
+async def deliver_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Send every webhook message due now (`winback worker --once`)."""
+    async with Deliverer(sessionmaker, settings) as deliverer:
+        done = await deliverer.drain()
+    if done.started:
+        log.info("webhooks: %s messages sent, %s results recorded", done.started, done.recorded)
+
+
 async def run_forever(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Rounds of jobs until cancelled or `stop` is set (SIGTERM to `winback worker`): then the
-    batch under way is finished and committed, and it returns."""
+    batch under way is finished and committed, the webhook sends in flight finish and are
+    recorded, and it returns."""
     stop = stop or asyncio.Event()
+    async with Deliverer(sessionmaker, settings) as deliverer:
+        delivering = asyncio.create_task(deliverer.run(stop))
+        try:
+            await _jobs_forever(sessionmaker, settings, stop)
+        finally:
+            if stop.is_set():
+                await delivering
+            else:  # cancelled: what is in flight is sent again when its lease ends
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
+
+
+async def _jobs_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
+) -> None:
     last_refresh = float("-inf")
     while not stop.is_set():
         try:

@@ -55,6 +55,15 @@ OPERATIONS = {
     ("GET", "/v1/campaigns/{campaign_id}/results"): "clients:read",
     ("GET", "/v1/reports/churn"): "clients:read",
     ("GET", "/v1/reports/reasons"): "clients:read",
+    ("POST", "/v1/webhook-endpoints"): "admin",
+    ("GET", "/v1/webhook-endpoints"): "admin",
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}"): "admin",
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): "admin",
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): "admin",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "admin",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"): "admin",
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): "admin",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/replay"): "admin",
 }
 SIGNED_PATHS = ("/v1/integrations/shopify/webhooks", "/v1/integrations/woocommerce/webhooks")
 # the conftest's keys and their scopes
@@ -205,7 +214,7 @@ async def test_each_scope_admits_exactly_its_operations(
     scopes = KEY_SCOPES[key_name]
     admitted, refused = [], []
     for (method, template), scope in OPERATIONS.items():
-        path = template.format(client_id="nobody", campaign_id="nobody")
+        path = template.format(client_id="nobody", campaign_id="nobody", endpoint_id="nobody")
         response = await api.request(method, path, headers=headers[key_name])
         assert response.status_code != 401, (method, path, response.text)
         if response.status_code == 403:
