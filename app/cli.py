@@ -8,6 +8,7 @@ Without WINBACK_DATABASE_URL every command uses the embedded PostgreSQL in WINBA
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -94,6 +95,12 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
+def lower_priority(niceness: int) -> None:
+    """Background work yields the CPU to the API's requests (settings.worker_nice)."""
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
+
+
 def worker(args: argparse.Namespace) -> None:
     from app.db import create_engine, create_sessionmaker
     from app.migrate import upgrade
@@ -102,6 +109,8 @@ def worker(args: argparse.Namespace) -> None:
     settings = get_settings()
     url = _database_url(settings)
     asyncio.run(upgrade(url))
+    if not args.once:  # a one-shot run (cron, a test) keeps its priority
+        lower_priority(settings.worker_nice)
     if settings.worker_metrics_port and not args.once:
         from prometheus_client import start_http_server
 

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     webhook_backlog_max_age_seconds: float = Field(default=600.0, ge=0)
     # `winback worker` serves its own /metrics on this port when set (its attempts counters)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # `winback worker` runs at this CPU niceness (0-19): on a host it shares with the API, the
+    # sweeper and webhook delivery take the CPU requests leave idle instead of slowing them
+    # (under saturation deliveries queue up, and /metrics shows the backlog). 0: no change.
+    worker_nice: int = Field(default=10, ge=0, le=19)
 
     # Platform webhook signing secrets, comma-separated: two while rotating (add the new one,
     # switch the store over, remove the old one). None: that platform's endpoint answers 503.

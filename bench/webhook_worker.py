@@ -6,6 +6,7 @@ write path's cost between the rounds."""
 import asyncio
 import signal
 
+from app.cli import lower_priority
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
 from app.webhooks.delivery import Deliverer
@@ -14,6 +15,7 @@ from app.webhooks.delivery import Deliverer
 async def main() -> None:
     settings = get_settings()
     assert settings.database_url, "set WINBACK_DATABASE_URL"
+    lower_priority(settings.worker_nice)  # as `winback worker` does
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     engine = create_engine(settings.database_url)

@@ -39,10 +39,6 @@ STEPS = {"week": "1 week", "month": "1 month", "quarter": "3 months"}
 # Reports are short analytical queries whose estimates easily pass jit_above_cost: compiling
 # them would take longer than running them.
 NO_JIT = text("SET LOCAL jit = off")
-# The churn report aggregates ~100,000 changes into a few dozen groups; the planner, which
-# cannot see how few, sorts them on disk under the default 4 MB: memory for a hash table
-# halves the report (measured at 100,000 clients with a bulk-loaded history: 380 -> 170-250 ms).
-REPORT_MEMORY = text("SET LOCAL work_mem = '32MB'")
 # The churn report joins the moves with every client: both come in client_id order from their
 # indexes (ix_status_change_moves, ix_client_reports), so a merge join needs no hash table of
 # 100,000 client ids; the planner's costs prefer the hash join, which measured 2-3 x slower.
@@ -109,7 +105,6 @@ async def churn(
         "start": first,
     }
     await session.execute(NO_JIT)
-    await session.execute(REPORT_MEMORY)
     await session.execute(MERGE_JOIN)
     rows = await session.execute(statement, parameters)
     await session.execute(RESET_JOIN)
