@@ -25,6 +25,7 @@ from app.policy.endpoints import router as policy_router
 from app.policy.service import SnapshotCache
 from app.reports.endpoints import router as reports_router
 from app.ui import endpoints as ui
+from app.ui import service as ui_service
 from app.webhooks import docs as webhook_docs
 from app.webhooks.endpoints import router as webhooks_router
 
@@ -73,6 +74,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # import-time objects otherwise pause a request for 100+ ms every few seconds.
         gc.collect()
         gc.freeze()
+        # the dashboard's overview figures, computed once now so its first view need not wait
+        warm_task = asyncio.create_task(
+            ui_service.warm_overview(app.state.ui_overview, app.state.sessionmaker)
+        )
         worker_task = None
         if settings.run_worker:
             from app.worker.loop import run_forever
@@ -81,6 +86,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             yield
         finally:
+            warm_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm_task
             if worker_task is not None:
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
