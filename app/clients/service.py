@@ -11,7 +11,7 @@ facts upgrade and import all end there.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -257,6 +257,24 @@ def merge_attributes(
     return changes, new_times
 
 
+def apply_upserts(
+    row: Any,
+    times: Mapping[str, str],
+    upserts: Iterable[tuple[datetime, str, Mapping[str, Any] | None]],
+) -> dict[str, str]:
+    """Merge events' attribute upserts (occurred_at, event id, upsert or None) into `row` in
+    place, field by field as `merge_attributes` decides; returns the new field times. The write
+    path, the bulk path and `as_of` reads all merge this way."""
+    new_times = dict(times)
+    for occurred_at, event_id, upsert in upserts:
+        if upsert:
+            changed, new_times = merge_attributes(
+                row, new_times, upsert, stamp_of(occurred_at, event_id)
+            )
+            row.update(changed)
+    return new_times
+
+
 def stamp_of(occurred_at: datetime, event_id: str) -> str:
     return f"{occurred_at.isoformat()}|{event_id}"
 
@@ -359,13 +377,11 @@ async def apply_events(
     all_times: dict[str, dict[str, str]] = {}
     for client_id, items in accepted.items():
         row = rows[client_id]
-        times = dict(row["attribute_times"] or {})
-        for item in items:
-            if item.body.get("client"):
-                stamp = stamp_of(item.envelope.occurred_at, item.envelope.id)
-                changed, times = merge_attributes(row, times, item.body["client"], stamp)
-                row.update(changed)  # type: ignore[typeddict-item]
-        all_times[client_id] = times
+        all_times[client_id] = apply_upserts(
+            row,
+            row["attribute_times"] or {},
+            ((i.envelope.occurred_at, i.envelope.id, i.body.get("client")) for i in items),
+        )
     assessed = assess_many(
         [(rows[client_id], folded[client_id]) for client_id in accepted], snapshot, now
     )
@@ -422,12 +438,7 @@ def attributes_as_of(
         do_not_contact=False,
         attributes={},
     )
-    times: dict[str, str] = {}
-    for body, occurred_at in events:
-        if body.get("client"):
-            stamp = stamp_of(occurred_at, body["id"])
-            changed, times = merge_attributes(row, times, body["client"], stamp)
-            row.update(changed)  # type: ignore[typeddict-item]
+    apply_upserts(row, {}, ((at, body["id"], body.get("client")) for body, at in events))
     return row
 
 
@@ -839,12 +850,7 @@ async def mark_for_refold(
     updates = []
     for row in await repository.attributes_of(session, upserted):
         before = dict(row["attribute_times"] or {})
-        times = before
-        for occurred_at, event_id, upsert in accepted[row["client_id"]]:
-            if upsert:
-                stamp = stamp_of(occurred_at, event_id)
-                changed, times = merge_attributes(row, times, upsert, stamp)
-                row.update(changed)
+        times = apply_upserts(row, before, accepted[row["client_id"]])
         if times != before:
             updates.append({**row, "attribute_times": times})
     await repository.update_many(session, (*ATTRIBUTE_FIELDS, "attribute_times"), updates)
