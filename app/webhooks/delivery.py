@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -127,40 +126,37 @@ class Sender:
         }
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._post(claim.url, body, headers, now)
+                answer = await self.http.post(claim.url, body, headers, RESPONSE_BYTES)
         except transport.Blocked as exc:
             return Sent("refused", error=f"refused: {exc}")
-        except httpx.InvalidURL as exc:
+        except transport.InvalidURL as exc:
             return Sent("error", error=f"invalid URL: {exc}")
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            limit = self.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.timeout
-            stage = "to connect" if isinstance(exc, httpx.ConnectTimeout) else "for an answer"
-            return Sent("timeout", error=f"waited over {limit:g} s {stage}")
-        except httpx.HTTPError as exc:
-            return Sent("network_error", error=f"{type(exc).__name__}: {exc}"[:500])
+        except transport.ConnectTimeout:
+            return Sent("timeout", error=f"waited over {self.connect_timeout:g} s to connect")
+        except (TimeoutError, transport.ReadTimeout):
+            return Sent("timeout", error=f"waited over {self.timeout:g} s for an answer")
+        except transport.NetworkError as exc:
+            return Sent("network_error", error=str(exc)[:500])
+        return answered(answer, now)
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str], now: datetime) -> Sent:
-        async with self.http.stream("POST", url, content=body, headers=headers) as response:
-            chunk = b""
-            async for part in response.aiter_bytes():
-                chunk += part
-                if len(chunk) >= RESPONSE_BYTES:
-                    break
-        code = response.status_code
-        text = chunk.decode("utf-8", "replace").replace("\x00", "")[:RESPONSE_CHARS] or None
-        outcome = schedule.outcome_of(code)
-        error = None
-        if outcome == "gone":
-            error = "410 Gone: the endpoint asked to be disabled"
-        elif outcome != "delivered":
-            error = f"HTTP {code}"
-            if 300 <= code < 400:
-                location = response.headers.get("location", "")[:300]
-                error += f": redirect to {location or '(no location)'} not followed"
-        retry_after = None
-        if code in (429, 503):
-            retry_after = schedule.retry_after_seconds(response.headers.get("retry-after"), now)
-        return Sent(outcome, code, error, text, retry_after)
+
+def answered(answer: transport.Answer, now: datetime) -> Sent:
+    """What an endpoint's answer means for the delivery."""
+    code = answer.status_code
+    text = answer.body.decode("utf-8", "replace").replace("\x00", "")[:RESPONSE_CHARS] or None
+    outcome = schedule.outcome_of(code)
+    error = None
+    if outcome == "gone":
+        error = "410 Gone: the endpoint asked to be disabled"
+    elif outcome != "delivered":
+        error = f"HTTP {code}"
+        if 300 <= code < 400:
+            location = answer.headers.get("location", "")[:300]
+            error += f": redirect to {location or '(no location)'} not followed"
+    retry_after = None
+    if code in (429, 503):
+        retry_after = schedule.retry_after_seconds(answer.headers.get("retry-after"), now)
+    return Sent(outcome, code, error, text, retry_after)
 
 
 def result_of(claim: Claim, sent: Sent, now: datetime, rng: random.Random) -> Result:
