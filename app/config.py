@@ -62,6 +62,11 @@ class Settings(BaseSettings):
 
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
+    # how often the worker re-makes the churn report's tally (docs/campaigns.md#reports): status
+    # changes count in the report at once; a client's move to another group or a new value
+    # shows from the next tally. A tally reads the whole history (about 0.5 s at 100,000
+    # clients on 2 cores): raise it for millions of clients.
+    report_refresh_seconds: float = Field(default=60.0, gt=0)
 
     # Outgoing webhooks (docs/webhooks.md). Targets must be https and public addresses; for
     # development, http and chosen private networks (comma-separated, e.g. "127.0.0.1/32,

@@ -6,7 +6,13 @@ from app.clients.models import Client, Erasure, StatusChange
 from app.events.models import ErasedEvent, Event
 from app.policy.models import PolicyRow
 from app.population.models import ModelFitRow, PopulationStats
-from app.reports.models import CLIENT_REPORTS, EVENT_REASONS, STATUS_CHANGE_MOVES
+from app.reports.models import (
+    CLIENT_REPORTS,
+    EVENT_REASONS,
+    STATUS_CHANGE_MOVES,
+    ChurnTally,
+    ChurnTallyState,
+)
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -16,6 +22,8 @@ __all__ = [
     "ApiKey",
     "Campaign",
     "CampaignMember",
+    "ChurnTally",
+    "ChurnTallyState",
     "Client",
     "ErasedEvent",
     "Erasure",

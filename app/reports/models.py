@@ -3,9 +3,14 @@
 (2026_11_29_1000; ix_client_reports widened by 2026_11_29_1160) and declared here so that the
 models match the migrations."""
 
-from sqlalchemy import Index, text
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, Integer, Numeric, String, text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clients.models import Client, StatusChange
+from app.db import Base
 from app.events.models import Event
 
 # The changes that move the base of the churn report (into or out of active/at_risk/recovered)
@@ -55,3 +60,47 @@ EVENT_REASONS = Index(
     Event.id,
     postgresql_where=text(REASON_EVENTS_PREDICATE),
 )
+
+
+class ChurnTally(Base):
+    """The churn report's figures by UTC day and group, made from the whole status history by
+    the worker (`refresh_tallies`): the report sums a few thousand of these rows and adds the
+    status changes recorded since (`ChurnTallyState.through_id`) from the history itself."""
+
+    __tablename__ = "churn_tally"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8))  # all, tier, manager, market
+    grp: Mapped[str | None] = mapped_column(String(128))
+    day: Mapped[date | None] = mapped_column(Date)  # None: the base when the tally was made
+    delta: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    lost_value: Mapped[Decimal] = mapped_column(Numeric)
+    recovered: Mapped[int] = mapped_column(Integer)
+    recovered_value: Mapped[Decimal] = mapped_column(Numeric)
+
+    __table_args__ = (
+        Index(
+            "ix_churn_tally_dimension_day",
+            "dimension",
+            "day",
+            postgresql_include=[
+                "grp",
+                "delta",
+                "lost",
+                "lost_value",
+                "recovered",
+                "recovered_value",
+            ],
+        ),
+    )
+
+
+class ChurnTallyState(Base):
+    """When the tally was made, and the last status_change id it holds (one row, id 1)."""
+
+    __tablename__ = "churn_tally_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    through_id: Mapped[int] = mapped_column(BigInteger)

@@ -53,7 +53,7 @@ RESET_JOIN = text("RESET enable_hashjoin")
 # into active or prospect.
 LATE_ENTRY = (
     "(sc.from_status IS NULL AND sc.to_status IN ('at_risk', 'lost', 'recovered') "
-    "AND c.first_order_at < sc.at)"
+    "AND coalesce(c.first_order_at < sc.at, false))"  # no first order: not late, never NULL
 )
 
 _CHURN = """
@@ -93,22 +93,166 @@ async def churn(
     group_by: str | None,
 ) -> list[dict[str, Any]]:
     """Rows (grp, k, k_entered, delta, entered, lost, lost_value, recovered, recovered_value):
-    k None is the base now (delta = the clients in it); k 1..n the periods of `unit` from
-    `first` to `end` (UTC); k n + 1 the changes after the last period; `entered` clients of a
-    late history entered the base in period k_entered (see LATE_ENTRY)."""
-    group = GROUP_COLUMNS[group_by]
-    statement = text(_CHURN.format(group=group, base=BASE, moves=MOVES, late=LATE_ENTRY))
+    k None is the base now (delta = the clients in it; several such rows of a group add up);
+    k 1..n the periods of `unit` from `first` to `end` (UTC); k n + 1 the changes after the last
+    period; `entered` clients of a late history entered the base in period k_entered (see
+    LATE_ENTRY). From the churn tally and the history since, or, before the worker made a
+    tally, from the whole history."""
+    await session.execute(NO_JIT)
+    state = await tally_state(session)
     parameters = {
         "step": STEPS[unit],
         "first": first.replace(tzinfo=None),
         "end": end.replace(tzinfo=None),
         "start": first,
     }
-    await session.execute(NO_JIT)
+    if state is not None:
+        statement = text(
+            _CHURN_FROM_TALLY.format(
+                group=GROUP_COLUMNS[group_by], base=BASE, moves=MOVES, late=LATE_ENTRY
+            )
+        )
+        dimension = group_by or "all"
+        rows = await session.execute(
+            statement,
+            {**parameters, "dimension": dimension, "first_day": first.date(), "through": state[1]},
+        )
+        return [dict(row) for row in rows.mappings()]
+    return await churn_from_history(session, parameters, group_by)
+
+
+async def churn_from_history(
+    session: AsyncSession, parameters: dict[str, Any], group_by: str | None
+) -> list[dict[str, Any]]:
+    """`churn`'s rows from the whole history (no tally yet; and the tally's tests' oracle)."""
+    group = GROUP_COLUMNS[group_by]
+    statement = text(_CHURN.format(group=group, base=BASE, moves=MOVES, late=LATE_ENTRY))
     await session.execute(MERGE_JOIN)
     rows = await session.execute(statement, parameters)
     await session.execute(RESET_JOIN)
     return [dict(row) for row in rows.mappings()]
+
+
+# --- the churn tally: the same figures by UTC day, made by the worker ---------------------------
+#
+# Reading the whole year of history for each report costs a pass over every move and every
+# client (a few hundred ms at 100,000 clients). The worker tallies them by UTC day and group
+# instead (`refresh_tallies`, every `report_refresh_seconds`): per dimension (all, tier, manager,
+# market), the base then (day NULL) and per day the movement, losses and returns, grouped by the
+# client's group and valued at its value when the tally was made. A report sums the tally's days
+# and adds what the history recorded since (status_change ids past `through_id`), so a status
+# change counts at once; a client's move to another group, or a new value, shows from the next
+# refresh. A late history's entry (LATE_ENTRY) is a +1 on the day of its first order.
+
+TALLY_LOCK = 7_240_001  # pg_try_advisory_xact_lock key: one refresh at a time
+DIMENSIONS = {"all": None, "tier": "tier", "manager": "manager", "market": "market"}
+
+# One statement, so one snapshot: the tally and `through_id` see the same rows.
+_TALLY = """
+WITH moves AS (
+    SELECT c.tier, c.manager_id, c.market, CAST(sc.at AT TIME ZONE 'UTC' AS date) AS day,
+           (sc.to_status IN {base})::int - coalesce((sc.from_status IN {base})::int, 0)
+           - ({late})::int AS delta,
+           (sc.to_status = 'lost')::int AS lost,
+           CASE WHEN sc.to_status = 'lost' THEN c.value ELSE 0 END AS lost_value,
+           (sc.to_status = 'recovered')::int AS recovered,
+           CASE WHEN sc.to_status = 'recovered' THEN c.value ELSE 0 END AS recovered_value
+    FROM status_change sc
+    JOIN client c ON c.client_id = sc.client_id
+    WHERE {moves}
+    UNION ALL  -- a late history's clients entered the base at their first order
+    SELECT c.tier, c.manager_id, c.market, CAST(c.first_order_at AT TIME ZONE 'UTC' AS date),
+           1, 0, 0, 0, 0
+    FROM status_change sc
+    JOIN client c ON c.client_id = sc.client_id
+    WHERE {moves} AND {late}
+    UNION ALL  -- the base now
+    SELECT c.tier, c.manager_id, c.market, NULL, 1, 0, 0, 0, 0
+    FROM client c
+    WHERE c.status IN {base}
+),
+tallied AS (
+INSERT INTO churn_tally (dimension, grp, day, delta, lost, lost_value, recovered, recovered_value)
+SELECT CASE grouping(tier, manager_id, market)
+           WHEN 7 THEN 'all' WHEN 3 THEN 'tier' WHEN 5 THEN 'manager' ELSE 'market' END,
+       CASE grouping(tier, manager_id, market)
+           WHEN 3 THEN tier WHEN 5 THEN manager_id WHEN 6 THEN market END,
+       day, sum(delta), sum(lost), sum(lost_value), sum(recovered), sum(recovered_value)
+FROM moves
+GROUP BY GROUPING SETS ((day), (tier, day), (manager_id, day), (market, day))
+)
+INSERT INTO churn_tally_state (id, refreshed_at, through_id)
+SELECT 1, :now, coalesce(max(id), 0) FROM status_change
+ON CONFLICT (id) DO UPDATE
+SET refreshed_at = excluded.refreshed_at, through_id = excluded.through_id
+"""
+
+
+# The report from the tally (the dimension's days from the first period on, and the base then)
+# and from the history recorded since it (its moves in the periods, and how they moved the base).
+_CHURN_FROM_TALLY = """
+WITH bounds AS (
+    SELECT array_agg(p AT TIME ZONE 'UTC' ORDER BY p) AS starts
+    FROM generate_series(CAST(:first AS timestamp), CAST(:end AS timestamp),
+                         CAST(CAST(:step AS text) AS interval)) AS p
+),
+since AS (
+    SELECT {group} AS grp, sc.at, sc.from_status, sc.to_status, c.value, c.first_order_at,
+           {late} AS late
+    FROM status_change sc
+    JOIN client c ON c.client_id = sc.client_id
+    WHERE sc.id > :through AND {moves}
+)
+SELECT t.grp,
+       CASE WHEN t.day IS NOT NULL
+            THEN width_bucket(CAST(t.day AS timestamp) AT TIME ZONE 'UTC',
+                              (SELECT starts FROM bounds)) END AS k,
+       NULL AS k_entered, sum(t.delta) AS delta, 0 AS entered,
+       sum(t.lost) AS lost, sum(t.lost_value) AS lost_value,
+       sum(t.recovered) AS recovered, sum(t.recovered_value) AS recovered_value
+FROM churn_tally t
+WHERE t.dimension = :dimension AND (t.day IS NULL OR t.day >= :first_day)
+GROUP BY 1, 2
+UNION ALL
+SELECT grp, width_bucket(at, (SELECT starts FROM bounds)),
+       CASE WHEN late THEN width_bucket(first_order_at, (SELECT starts FROM bounds)) END,
+       sum((to_status IN {base})::int - coalesce((from_status IN {base})::int, 0) - late::int),
+       count(*) FILTER (WHERE late),
+       count(*) FILTER (WHERE to_status = 'lost'),
+       coalesce(sum(value) FILTER (WHERE to_status = 'lost'), 0),
+       count(*) FILTER (WHERE to_status = 'recovered'),
+       coalesce(sum(value) FILTER (WHERE to_status = 'recovered'), 0)
+FROM since
+WHERE at >= :start
+GROUP BY 1, 2, 3
+UNION ALL
+SELECT grp, NULL, NULL,
+       sum((to_status IN {base})::int - coalesce((from_status IN {base})::int, 0)), 0, 0, 0, 0, 0
+FROM since
+GROUP BY 1
+"""
+
+
+async def refresh_tallies(session: AsyncSession, now: datetime) -> bool:
+    """Replace the churn tally with one made from the history now, in the caller's transaction;
+    False (and nothing done) while another transaction is making one."""
+    lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+    locked = await session.scalar(lock, {"key": TALLY_LOCK})
+    if not locked:
+        return False
+    await session.execute(NO_JIT)
+    await session.execute(text("DELETE FROM churn_tally"))
+    statement = text(_TALLY.format(base=BASE, moves=MOVES, late=LATE_ENTRY))
+    await session.execute(statement, {"now": now})
+    return True
+
+
+async def tally_state(session: AsyncSession) -> tuple[datetime, int] | None:
+    """(refreshed_at, through_id) of the churn tally, None if none was made."""
+    row = (
+        await session.execute(text("SELECT refreshed_at, through_id FROM churn_tally_state"))
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 # Reasons of the clients lost in a window. Each client lost in it counts once, with its latest

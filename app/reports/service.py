@@ -108,8 +108,8 @@ def churn_rows(
     base_now: dict[str | None, int] = {}
     moves: dict[tuple[str | None, int], dict[str, Any]] = {}
     for row in rows:
-        if row["k"] is None:
-            base_now[row["grp"]] = int(row["delta"])
+        if row["k"] is None:  # the base now may come in several rows (a tally, and since)
+            base_now[row["grp"]] = base_now.get(row["grp"], 0) + int(row["delta"])
             continue
         # a period may come in several rows: their figures add up
         move = moves.setdefault((row["grp"], int(row["k"])), {})
@@ -118,7 +118,8 @@ def churn_rows(
         if row["entered"] and row["k_entered"]:  # a late history's clients entered the base then
             entry = moves.setdefault((row["grp"], int(row["k_entered"])), {})
             entry["delta"] = entry.get("delta", 0) + row["entered"]
-    groups = sorted(set(base_now) | {group for group, _ in moves}, key=_group_order)
+    in_base = {group for group, clients in base_now.items() if clients}
+    groups = sorted(in_base | {group for group, _ in moves}, key=_group_order)
     bounds = [*starts, end]
     out: dict[tuple[int, str | None], ChurnRow] = {}
     for group in groups:
@@ -164,6 +165,15 @@ async def churn(
         as_of=now,
         rows=churn_rows(rows, starts, span.end),
     )
+
+
+async def refresh_tally(session: AsyncSession, now: datetime, every_seconds: float) -> bool:
+    """Re-make the churn tally if the last one is `every_seconds` old (judged by the stored
+    time, so restarts and several workers agree); True if this call made one."""
+    state = await repository.tally_state(session)
+    if state is not None and (now - state[0]).total_seconds() < every_seconds:
+        return False
+    return await repository.refresh_tallies(session, now)
 
 
 CHURN_CSV_COLUMNS = (

@@ -9,6 +9,7 @@
   set-based, under an advisory lock.
 - refit_models: the purchase and spend models, daily (policy.model_refit_seconds) or on demand;
   every client is then re-scored by the sweep, spread over policy.model_rescore_seconds.
+- refresh_reports: the churn report's tally, every report_refresh_seconds, under an advisory lock.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from app.clients import service as clients_service
 from app.kit import metrics
 from app.policy.service import load_snapshot
 from app.population import service as population
+from app.reports import service as reports
 
 log = logging.getLogger("winback.worker")
 
@@ -127,6 +129,18 @@ async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now
         return False
     log.info("population refreshed: %s clients marked due", moved)
     return True
+
+
+async def refresh_reports(
+    sessionmaker: async_sessionmaker[AsyncSession], now: datetime, every_seconds: float
+) -> bool:
+    """Re-make the churn report's tally when it is `every_seconds` old; False if not due or
+    another worker is making it."""
+    async with sessionmaker() as session, session.begin():
+        made = await reports.refresh_tally(session, now, every_seconds)
+    if made:
+        log.info("churn report tally made")
+    return made
 
 
 async def refit_models(

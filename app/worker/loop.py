@@ -32,6 +32,7 @@ async def run_once(
     await jobs.upgrade_facts(sessionmaker, utcnow)
     await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)
     await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size, stop=stop)
+    await jobs.refresh_reports(sessionmaker, utcnow(), settings.report_refresh_seconds)
 
 
 async def deliver_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:

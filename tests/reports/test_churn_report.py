@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, StatusChange
-from app.reports.service import period_start, periods, shift
+from app.reports import repository as reports_repository
+from app.reports.service import period_start, periods, refresh_tally, shift
 from tests.conftest import NOW
 
 Headers = dict[str, dict[str, str]]
@@ -79,28 +80,65 @@ HISTORY: dict[str, tuple[str, str, str | None, str, list[tuple[str | None, str, 
 }
 
 
-async def construct(session: AsyncSession) -> None:
+# How the report is made (app.reports.repository): from the whole history (before the worker made
+# a tally); from a tally made after the history; from a tally made part-way (2026-03-01 here)
+# and the history recorded since. Every test's figures hold for the three.
+TALLY_MODES = ["history", "tally", "tally_part_way"]
+PART_WAY = day("2026-03-01")
+
+
+@pytest.fixture(params=TALLY_MODES)
+def tally(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def client_row(client_id: str, status: str, **values: Any) -> dict[str, Any]:
+    return {
+        "client_id": client_id,
+        "facts": {},
+        "status": status,
+        "cycle_days": 30,
+        "cycle_source": "own",
+        "evaluated_at": NOW,
+        **values,
+    }
+
+
+async def construct(session: AsyncSession, tally: str = "history") -> None:
+    """HISTORY's clients and changes, recorded as the write path would have: the changes up to
+    PART_WAY, (a tally), then the rest, each client's status following its last change."""
+    later: list[tuple[str, str, list[tuple[str | None, str, str]]]] = []
     for client_id, (tier, market, manager, value, changes) in HISTORY.items():
+        before = changes
+        if tally == "tally_part_way":
+            before = [change for change in changes if day(change[2]) < PART_WAY]
+        after = changes[len(before) :]
+        if after:
+            later.append((client_id, changes[-1][1], after))
+        attributes = {"market": market, "manager_id": manager, "tier": tier}
+        status = before[-1][1] if before else "prospect"
         await session.execute(
-            insert(Client).values(
-                client_id=client_id,
-                market=market,
-                manager_id=manager,
-                tier=tier,
-                value=Decimal(value),
-                facts={},
-                status=changes[-1][1],
-                cycle_days=30,
-                cycle_source="own",
-                evaluated_at=NOW,
+            insert(Client).values(client_row(client_id, status, value=Decimal(value), **attributes))
+        )
+        await record(session, client_id, before)
+    if tally != "history":
+        assert await reports_repository.refresh_tallies(session, NOW)
+    for client_id, status, after in later:
+        await record(session, client_id, after)
+        await session.execute(
+            update(Client).where(Client.client_id == client_id).values(status=status)
+        )
+
+
+async def record(
+    session: AsyncSession, client_id: str, changes: list[tuple[str | None, str, str]]
+) -> None:
+    for from_status, to_status, at in changes:
+        await session.execute(
+            insert(StatusChange).values(
+                client_id=client_id, from_status=from_status, to_status=to_status, at=day(at)
             )
         )
-        for from_status, to_status, at in changes:
-            await session.execute(
-                insert(StatusChange).values(
-                    client_id=client_id, from_status=from_status, to_status=to_status, at=day(at)
-                )
-            )
 
 
 async def report(api: AsyncClient, headers: Headers, **params: Any) -> Any:
@@ -126,9 +164,9 @@ def table(body: Any) -> list[tuple[Any, ...]]:
 
 
 async def test_monthly_churn_of_everyone(
-    api: AsyncClient, headers: Headers, session: AsyncSession
+    api: AsyncClient, headers: Headers, session: AsyncSession, tally: str
 ) -> None:
-    await construct(session)
+    await construct(session, tally)
     body = await report(api, headers, **{"from": "2026-01-15", "to": "2026-05-31"})
     assert body["from"] == "2026-01-01" and body["to"] == "2026-05-31"
     assert body["interval"] == "month" and body["group_by"] is None
@@ -148,7 +186,7 @@ async def test_monthly_churn_of_everyone(
 
 
 async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_order(
-    api: AsyncClient, headers: Headers, session: AsyncSession
+    api: AsyncClient, headers: Headers, session: AsyncSession, tally: str
 ) -> None:
     """An import (or a first event long after a client's first order) records each client's
     first status as it stands, dated when it began: a client first seen lost was a client one
@@ -160,26 +198,18 @@ async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_o
         "imported-recovered": ("2025-10-01", "recovered", "2026-04-02"),
         "live": ("2026-02-03", "active", "2026-02-03"),  # the usual first change
     }
-    for client_id, (first_order, status, since) in late.items():
+    for number, (client_id, (first_order, status, since)) in enumerate(late.items()):
+        if number == 2 and tally == "tally_part_way":  # two clients tallied, two since
+            assert await reports_repository.refresh_tallies(session, NOW)
+        values = {"market": "b2b", "tier": "B", "value": Decimal("100.00")}
         await session.execute(
             insert(Client).values(
-                client_id=client_id,
-                market="b2b",
-                tier="B",
-                value=Decimal("100.00"),
-                facts={},
-                status=status,
-                first_order_at=day(first_order),
-                cycle_days=30,
-                cycle_source="own",
-                evaluated_at=NOW,
+                client_row(client_id, status, first_order_at=day(first_order), **values)
             )
         )
-        await session.execute(
-            insert(StatusChange).values(
-                client_id=client_id, from_status=None, to_status=status, at=day(since)
-            )
-        )
+        await record(session, client_id, [(None, status, since)])
+    if tally == "tally":
+        assert await reports_repository.refresh_tallies(session, NOW)
     body = await report(api, headers, **{"from": "2026-01-01", "to": "2026-04-30"})
     assert [
         (r["period_start"], r["clients_at_start"], r["lost"], r["recovered"]) for r in body["rows"]
@@ -193,9 +223,9 @@ async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_o
 
 
 async def test_by_tier_manager_market_and_quarter(
-    api: AsyncClient, headers: Headers, session: AsyncSession
+    api: AsyncClient, headers: Headers, session: AsyncSession, tally: str
 ) -> None:
-    await construct(session)
+    await construct(session, tally)
     by_tier = await report(
         api, headers, **{"from": "2026-01-01", "to": "2026-04-30"}, group_by="tier"
     )
@@ -237,9 +267,9 @@ async def test_by_tier_manager_market_and_quarter(
 
 
 async def test_weeks_start_on_monday_and_csv(
-    api: AsyncClient, headers: Headers, session: AsyncSession
+    api: AsyncClient, headers: Headers, session: AsyncSession, tally: str
 ) -> None:
-    await construct(session)
+    await construct(session, tally)
     params = {"from": "2026-02-11", "to": "2026-02-20", "interval": "week"}
     body = await report(api, headers, **params)
     assert [(r["period_start"], r["clients_at_start"], r["lost"]) for r in body["rows"]] == [
@@ -290,3 +320,25 @@ def test_periods() -> None:
     assert shift(datetime(2026, 1, 1).date(), "month", -1).isoformat() == "2025-12-01"
     with pytest.raises(Exception, match="after"):
         periods("week", datetime(2026, 2, 1).date(), datetime(2026, 1, 1).date(), today)
+
+
+async def test_the_tally_is_remade_when_due_and_a_group_move_shows_in_the_next(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    """The worker re-makes the tally every `report_refresh_seconds` (judged by the stored time);
+    a status change counts at once (the history since the tally), a client's move to another
+    group from the next tally."""
+    await construct(session)
+    every = 60.0
+    assert await refresh_tally(session, NOW, every)
+    assert not await refresh_tally(session, NOW + timedelta(seconds=30), every)
+    params = {"from": "2026-05-01", "to": "2026-05-31", "group_by": "tier"}
+
+    def base(body: Any) -> dict[str | None, int]:
+        return {row["group"]: row["clients_at_start"] for row in body["rows"]}
+
+    assert base(await report(api, headers, **params)) == {"A": 3, "B": 1}  # c1, c2, c6; c4
+    await session.execute(update(Client).where(Client.client_id == "c2").values(tier="B"))
+    assert base(await report(api, headers, **params)) == {"A": 3, "B": 1}  # the tally's groups
+    assert await refresh_tally(session, NOW + timedelta(seconds=61), every)
+    assert base(await report(api, headers, **params)) == {"A": 2, "B": 2}
