@@ -690,14 +690,16 @@ async def replace_history(
         await conn.close()
     # the history was written behind the write path's back: make the churn report's tally now,
     # as the worker would within `report_refresh_seconds`
+    from app.policy.service import load_snapshot
     from app.reports.repository import refresh_tallies
 
     async with database(url) as (raw, sessionmaker):
         started = time.perf_counter()
         async with sessionmaker() as session, session.begin():
-            await refresh_tallies(session, utcnow())
+            codes = list((await load_snapshot(session)).policy.reason_codes)
+            await refresh_tallies(session, utcnow(), codes)
         tallied = time.perf_counter() - started
-        await raw.execute("VACUUM ANALYZE churn_tally")
+        await raw.execute("VACUUM ANALYZE churn_tally, loss_tally")
         tally_rows = await raw.fetchval("SELECT count(*) FROM churn_tally")
     return (
         f"{len(rows):,} status changes replacing {before:,} ({figures['in_year']:,} in the last "

@@ -334,8 +334,11 @@ async def stats(session: AsyncSession) -> list[tuple[str, str | None, int, Decim
 async def erase(
     session: AsyncSession, client_id: str, requested_by: str, events_deleted: int, now: datetime
 ) -> None:
-    """Delete the client and its status history; keep an audit row without personal data."""
+    """Delete the client, its status history and its losses in the reasons report's tally;
+    keep an audit row without personal data."""
     await session.execute(delete(StatusChange).where(StatusChange.client_id == client_id))
+    # app.reports' table (reports sits above clients, so by name): a tally row names the client
+    await session.execute(text("DELETE FROM loss_tally WHERE client_id = :id"), {"id": client_id})
     await session.execute(delete(Client).where(Client.client_id == client_id))
     session.add(
         Erasure(

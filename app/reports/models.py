@@ -65,7 +65,7 @@ EVENT_REASONS = Index(
 class ChurnTally(Base):
     """The churn report's figures by UTC day and group, made from the whole status history by
     the worker (`refresh_tallies`): the report sums a few thousand of these rows and adds the
-    status changes recorded since (`ChurnTallyState.through_id`) from the history itself."""
+    status changes recorded since (`ReportTallyState.through_id`) from the history itself."""
 
     __tablename__ = "churn_tally"
 
@@ -96,10 +96,52 @@ class ChurnTally(Base):
     )
 
 
-class ChurnTallyState(Base):
+class LossTally(Base):
+    """Each loss (a change into `lost`) with its leading reason as the reasons report reads it,
+    made with the churn tally: the report reads the losses of its window from here, and the
+    clients whose reasons may have changed since (a loss, a return, a reason given) from the
+    history itself."""
+
+    __tablename__ = "loss_tally"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    lost_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_lost_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_code: Mapped[str | None] = mapped_column(String(64))
+    signal: Mapped[str | None] = mapped_column(String(32))
+    market: Mapped[str] = mapped_column(String(8))
+    value: Mapped[Decimal] = mapped_column(Numeric)
+
+    __table_args__ = (
+        Index(
+            "ix_loss_tally_lost_at",
+            "lost_at",
+            postgresql_include=[
+                "next_lost_at",
+                "recorded_code",
+                "signal",
+                "market",
+                "value",
+                "client_id",
+            ],
+        ),
+        Index("ix_loss_tally_client_id", "client_id"),
+    )
+
+
+# The reason events received since a tally: the reasons report reads their clients anew.
+EVENT_REASONS_RECEIVED = Index(
+    "ix_event_reasons_received",
+    Event.received_at,
+    postgresql_where=text(REASON_EVENTS_PREDICATE),
+)
+
+
+class ReportTallyState(Base):
     """When the tally was made, and the last status_change id it holds (one row, id 1)."""
 
-    __tablename__ = "churn_tally_state"
+    __tablename__ = "report_tally_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -17,7 +17,7 @@ carries client, from, to, at and signals, not the client's attributes at the tim
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -180,8 +180,15 @@ SELECT CASE grouping(tier, manager_id, market)
        day, sum(delta), sum(lost), sum(lost_value), sum(recovered), sum(recovered_value)
 FROM moves
 GROUP BY GROUPING SETS ((day), (tier, day), (manager_id, day), (market, day))
+),
+{every_loss}
+{reasoned},
+losses AS (
+INSERT INTO loss_tally
+    (client_id, lost_at, next_lost_at, recorded_code, signal, market, value)
+SELECT client_id, lost_at, next_lost_at, recorded_code, signal, market, value FROM reasoned
 )
-INSERT INTO churn_tally_state (id, refreshed_at, through_id)
+INSERT INTO report_tally_state (id, refreshed_at, through_id)
 SELECT 1, :now, coalesce(max(id), 0) FROM status_change
 ON CONFLICT (id) DO UPDATE
 SET refreshed_at = excluded.refreshed_at, through_id = excluded.through_id
@@ -233,24 +240,37 @@ GROUP BY 1
 """
 
 
-async def refresh_tallies(session: AsyncSession, now: datetime) -> bool:
-    """Replace the churn tally with one made from the history now, in the caller's transaction;
-    False (and nothing done) while another transaction is making one."""
+async def refresh_tallies(session: AsyncSession, now: datetime, codes: Sequence[str]) -> bool:
+    """Replace the churn and loss tallies with ones made from the history now (recorded reasons
+    among `codes`, the policy's), in the caller's transaction; False (and nothing done) while
+    another transaction is making them."""
     lock = text("SELECT pg_try_advisory_xact_lock(:key)")
     locked = await session.scalar(lock, {"key": TALLY_LOCK})
     if not locked:
         return False
     await session.execute(NO_JIT)
     await session.execute(text("DELETE FROM churn_tally"))
-    statement = text(_TALLY.format(base=BASE, moves=MOVES, late=LATE_ENTRY))
-    await session.execute(statement, {"now": now})
+    await session.execute(text("DELETE FROM loss_tally"))
+    reasoned = (
+        _REASONED.strip()
+        .rstrip(",")
+        .format(inferred=_INFERRED, moves=MOVES, reason_events=REASON_EVENTS_PREDICATE)
+    )
+    statement = _TALLY.format(
+        base=BASE,
+        moves=MOVES,
+        late=LATE_ENTRY,
+        every_loss=_EVERY_LOSS.strip().format(moves=MOVES),
+        reasoned=reasoned,
+    )
+    await session.execute(text(statement), {"now": now, "codes": list(codes)})
     return True
 
 
 async def tally_state(session: AsyncSession) -> tuple[datetime, int] | None:
     """(refreshed_at, through_id) of the churn tally, None if none was made."""
     row = (
-        await session.execute(text("SELECT refreshed_at, through_id FROM churn_tally_state"))
+        await session.execute(text("SELECT refreshed_at, through_id FROM report_tally_state"))
     ).first()
     return None if row is None else (row[0], row[1])
 
@@ -268,15 +288,12 @@ async def tally_state(session: AsyncSession) -> tuple[datetime, int] | None:
 # probe of ix_event_reasons; most lost clients gave none and cost a hash lookup.
 INFERRING_SIGNALS = ("dissatisfied", "requests_not_converting", "unresponsive")
 
-_REASONS = """
-WITH lost AS (
-    SELECT DISTINCT ON (sc.client_id) sc.client_id, sc.at AS lost_at, sc.signals
-    FROM status_change sc
-    WHERE sc.to_status = 'lost' AND sc.at >= :start AND sc.at < :end AND {moves}
-    ORDER BY sc.client_id, sc.at DESC
-),
+# Each loss of `lost` (client_id, lost_at, signals, next_lost_at) with its leading reason: the
+# CTEs after `lost`, ending in `reasoned` (client_id, lost_at, next_lost_at, recorded_code,
+# signal, market, value).
+_REASONED = """
 episode AS (
-    SELECT l.client_id, l.lost_at, l.signals, c.market, c.value,
+    SELECT l.client_id, l.lost_at, l.next_lost_at, l.signals, c.market, c.value,
            -- gave any reason, ever (one hash of ix_event_reasons' client ids)
            l.client_id IN (SELECT e.client_id FROM event e WHERE {reason_events}) AS gave_reasons,
            CASE WHEN c.last_order_at IS NULL OR c.last_order_at <= l.lost_at
@@ -291,27 +308,93 @@ episode AS (
                       WHERE sc.client_id = l.client_id AND sc.at > l.lost_at
                         AND sc.to_status = 'recovered' AND {moves}) END AS until
     FROM lost l JOIN client c ON c.client_id = l.client_id
+),
+reasoned AS (
+    SELECT p.client_id, p.lost_at, p.next_lost_at, r.code AS recorded_code,
+           CASE {inferred} END AS signal, p.market, p.value
+    FROM episode p
+    LEFT JOIN LATERAL (
+        SELECT e.body -> 'data' ->> 'reason_code' AS code
+        FROM event e
+        WHERE p.gave_reasons  -- most lost clients gave none: no probe for them
+          AND e.client_id = p.client_id
+          AND e.occurred_at >= coalesce(p.since, '-infinity')
+          AND e.occurred_at < coalesce(p.until, 'infinity')
+          AND ({reason_events})  -- ix_event_reasons
+          AND e.body -> 'data' ->> 'reason_code' = ANY(:codes)
+        ORDER BY e.occurred_at DESC, e.id DESC
+        LIMIT 1
+    ) r ON true
 )
-SELECT r.code AS recorded_code,
-       CASE {inferred} END AS signal,
-       p.market,
-       count(*) AS clients,
-       coalesce(sum(p.value), 0) AS value
-FROM episode p
-LEFT JOIN LATERAL (
-    SELECT e.body -> 'data' ->> 'reason_code' AS code
-    FROM event e
-    WHERE p.gave_reasons  -- most lost clients gave none: no probe for them
-      AND e.client_id = p.client_id
-      AND e.occurred_at >= coalesce(p.since, '-infinity')
-      AND e.occurred_at < coalesce(p.until, 'infinity')
-      AND ({reason_events})  -- ix_event_reasons
-      AND e.body -> 'data' ->> 'reason_code' = ANY(:codes)
-    ORDER BY e.occurred_at DESC, e.id DESC
-    LIMIT 1
-) r ON true
+"""
+
+# The clients lost in [start, end), each with its latest loss there (`lost` for _REASONED);
+# {clients} narrows them (the tally's report reads only the clients that changed since).
+_LOST_IN_WINDOW = """
+lost AS (
+    SELECT DISTINCT ON (sc.client_id) sc.client_id, sc.at AS lost_at, sc.signals,
+           CAST(NULL AS timestamptz) AS next_lost_at
+    FROM status_change sc
+    WHERE sc.to_status = 'lost' AND sc.at >= :start AND sc.at < :end AND {moves} {clients}
+    ORDER BY sc.client_id, sc.at DESC
+),
+"""
+
+_REASONS = (
+    "WITH "
+    + _LOST_IN_WINDOW.replace("{clients}", "")
+    + _REASONED
+    + """
+SELECT recorded_code, signal, market, count(*) AS clients, coalesce(sum(value), 0) AS value
+FROM reasoned
 GROUP BY 1, 2, 3
 """
+)
+
+# From the loss tally: the window's losses that are their client's latest there (its next loss,
+# if any, after the window), but for the clients whose reasons may have changed since the tally
+# (a loss or a return recorded since, a reason received since): those are read from the history
+# as without a tally.
+_REASONS_FROM_TALLY = (
+    """
+WITH changed AS (
+    SELECT sc.client_id FROM status_change sc
+    WHERE sc.id > :through AND sc.to_status IN ('lost', 'recovered')
+    UNION
+    SELECT e.client_id FROM event e
+    WHERE ({reason_events}) AND e.received_at >= :received_since  -- ix_event_reasons_received
+),
+"""
+    + _LOST_IN_WINDOW.replace("{clients}", "AND sc.client_id IN (SELECT client_id FROM changed)")
+    + _REASONED
+    + """
+SELECT recorded_code, signal, market, count(*) AS clients, coalesce(sum(value), 0) AS value
+FROM (
+    SELECT t.recorded_code, t.signal, t.market, t.value
+    FROM loss_tally t
+    WHERE t.lost_at >= :start AND t.lost_at < :end
+      AND (t.next_lost_at IS NULL OR t.next_lost_at >= :end)
+      AND t.client_id NOT IN (SELECT client_id FROM changed)
+    UNION ALL
+    SELECT recorded_code, signal, market, value FROM reasoned
+) losses
+GROUP BY 1, 2, 3
+"""
+)
+
+# Every loss in the history, with the client's next loss (for the tally).
+_EVERY_LOSS = """
+lost AS (
+    SELECT sc.client_id, sc.at AS lost_at, sc.signals,
+           lead(sc.at) OVER (PARTITION BY sc.client_id ORDER BY sc.at, sc.id) AS next_lost_at
+    FROM status_change sc
+    WHERE sc.to_status = 'lost' AND {moves}
+),
+"""
+
+# A reason received up to this long before a tally was made may still be missing from it (its
+# transaction began before and committed after): its client is read from the history.
+RECEIVED_MARGIN = timedelta(minutes=10)
 
 _INFERRED = " ".join(
     f"WHEN '{signal}' = ANY(p.signals) THEN '{signal}'" for signal in INFERRING_SIGNALS
@@ -323,11 +406,18 @@ async def reasons(
 ) -> list[dict[str, Any]]:
     """(recorded_code, signal, market, clients, value) of the clients lost in [start, end):
     recorded_code their leading recorded reason among `codes` (None if none), signal the first
-    inferring signal at the loss."""
-    statement = text(
-        _REASONS.format(inferred=_INFERRED, moves=MOVES, reason_events=REASON_EVENTS_PREDICATE)
-    )
-    parameters = {"start": start, "end": end, "codes": list(codes)}
+    inferring signal at the loss. From the loss tally and the clients changed since, or, before
+    the worker made a tally, from the whole history."""
     await session.execute(NO_JIT)
+    parameters: dict[str, Any] = {"start": start, "end": end, "codes": list(codes)}
+    state = await tally_state(session)
+    template = _REASONS
+    if state is not None:
+        template = _REASONS_FROM_TALLY
+        parameters["through"] = state[1]
+        parameters["received_since"] = state[0] - RECEIVED_MARGIN
+    statement = text(
+        template.format(inferred=_INFERRED, moves=MOVES, reason_events=REASON_EVENTS_PREDICATE)
+    )
     rows = await session.execute(statement, parameters)
     return [dict(row) for row in rows.mappings()]

@@ -167,13 +167,15 @@ async def churn(
     )
 
 
-async def refresh_tally(session: AsyncSession, now: datetime, every_seconds: float) -> bool:
-    """Re-make the churn tally if the last one is `every_seconds` old (judged by the stored
-    time, so restarts and several workers agree); True if this call made one."""
+async def refresh_tally(
+    session: AsyncSession, now: datetime, every_seconds: float, policy: Policy
+) -> bool:
+    """Re-make the reports' tallies if the last ones are `every_seconds` old (judged by the
+    stored time, so restarts and several workers agree); True if this call made them."""
     state = await repository.tally_state(session)
     if state is not None and (now - state[0]).total_seconds() < every_seconds:
         return False
-    return await repository.refresh_tallies(session, now)
+    return await repository.refresh_tallies(session, now, list(policy.reason_codes))
 
 
 CHURN_CSV_COLUMNS = (

@@ -16,6 +16,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, StatusChange
+from app.policy.schemas import Policy
 from app.reports import repository as reports_repository
 from app.reports.service import period_start, periods, refresh_tally, shift
 from tests.conftest import NOW
@@ -84,6 +85,7 @@ HISTORY: dict[str, tuple[str, str, str | None, str, list[tuple[str | None, str, 
 # a tally); from a tally made after the history; from a tally made part-way (2026-03-01 here)
 # and the history recorded since. Every test's figures hold for the three.
 TALLY_MODES = ["history", "tally", "tally_part_way"]
+CODES = list(Policy().reason_codes)
 PART_WAY = day("2026-03-01")
 
 
@@ -122,7 +124,7 @@ async def construct(session: AsyncSession, tally: str = "history") -> None:
         )
         await record(session, client_id, before)
     if tally != "history":
-        assert await reports_repository.refresh_tallies(session, NOW)
+        assert await reports_repository.refresh_tallies(session, NOW, CODES)
     for client_id, status, after in later:
         await record(session, client_id, after)
         await session.execute(
@@ -200,7 +202,7 @@ async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_o
     }
     for number, (client_id, (first_order, status, since)) in enumerate(late.items()):
         if number == 2 and tally == "tally_part_way":  # two clients tallied, two since
-            assert await reports_repository.refresh_tallies(session, NOW)
+            assert await reports_repository.refresh_tallies(session, NOW, CODES)
         values = {"market": "b2b", "tier": "B", "value": Decimal("100.00")}
         await session.execute(
             insert(Client).values(
@@ -209,7 +211,7 @@ async def test_a_history_that_came_in_late_counts_its_clients_from_their_first_o
         )
         await record(session, client_id, [(None, status, since)])
     if tally == "tally":
-        assert await reports_repository.refresh_tallies(session, NOW)
+        assert await reports_repository.refresh_tallies(session, NOW, CODES)
     body = await report(api, headers, **{"from": "2026-01-01", "to": "2026-04-30"})
     assert [
         (r["period_start"], r["clients_at_start"], r["lost"], r["recovered"]) for r in body["rows"]
@@ -330,8 +332,8 @@ async def test_the_tally_is_remade_when_due_and_a_group_move_shows_in_the_next(
     group from the next tally."""
     await construct(session)
     every = 60.0
-    assert await refresh_tally(session, NOW, every)
-    assert not await refresh_tally(session, NOW + timedelta(seconds=30), every)
+    assert await refresh_tally(session, NOW, every, Policy())
+    assert not await refresh_tally(session, NOW + timedelta(seconds=30), every, Policy())
     params = {"from": "2026-05-01", "to": "2026-05-31", "group_by": "tier"}
 
     def base(body: Any) -> dict[str | None, int]:
@@ -340,5 +342,5 @@ async def test_the_tally_is_remade_when_due_and_a_group_move_shows_in_the_next(
     assert base(await report(api, headers, **params)) == {"A": 3, "B": 1}  # c1, c2, c6; c4
     await session.execute(update(Client).where(Client.client_id == "c2").values(tier="B"))
     assert base(await report(api, headers, **params)) == {"A": 3, "B": 1}  # the tally's groups
-    assert await refresh_tally(session, NOW + timedelta(seconds=61), every)
+    assert await refresh_tally(session, NOW + timedelta(seconds=61), every, Policy())
     assert base(await report(api, headers, **params)) == {"A": 2, "B": 2}

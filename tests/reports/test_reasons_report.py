@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import StatusChange
+from app.events.models import Event
 from app.kit.history import History
 from app.policy.schemas import Policy
+from app.population import repository as population_repository
+from app.reports import repository as reports_repository
+from app.reports.models import LossTally
 from app.reports.service import rank_reasons
-from tests.campaigns.builders import Headers, buyer, load
+from tests.campaigns.builders import THRESHOLDS, Headers, buyer, load, post_events
 from tests.conftest import NOW
 
 # Every buyer orders 4 times, 30 days apart: lost 90 days after its last order.
@@ -87,11 +92,48 @@ async def earlier_losses(session: AsyncSession) -> None:
         )
 
 
-async def test_reasons_ranked_by_value_with_classes(
-    api: AsyncClient, headers: Headers, session: AsyncSession
-) -> None:
-    await load(api, headers, session, histories())
+# How the report is made (app.reports.repository): from the whole history (before the worker made
+# a tally); from a tally made after the history; from a tally made 45 days before NOW, the
+# events since (exit interviews, a churn notice, feedback after a return) written after it.
+TALLY_MODES = ["history", "tally", "tally_part_way"]
+PART_WAY = NOW - timedelta(days=45)
+
+
+@pytest.fixture(params=TALLY_MODES)
+def tally(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def make_tally(session: AsyncSession) -> None:
+    """The worker's tally, the events so far received a day before it (in a test they share
+    one transaction, whose start is every row's `received_at`)."""
+    await session.execute(update(Event).values(received_at=NOW - timedelta(days=1)))
+    assert await reports_repository.refresh_tallies(session, NOW, list(Policy().reason_codes))
+
+
+async def construct(api: AsyncClient, headers: Headers, session: AsyncSession, tally: str) -> None:
+    clients = histories()
+    if tally != "tally_part_way":
+        await load(api, headers, session, clients)
+        await earlier_losses(session)
+        if tally == "tally":
+            await make_tally(session)
+        return
+    await population_repository.save(session, THRESHOLDS, len(clients), {}, NOW)
+    events = [event for history in clients.values() for event in history.in_time_order()]
+    before = [e for e in events if datetime.fromisoformat(e["occurred_at"]) < PART_WAY]
+    assert 0 < len(before) < len(events)
+    await post_events(api, headers, before)
     await earlier_losses(session)
+    await make_tally(session)
+    after = [e for e in events if datetime.fromisoformat(e["occurred_at"]) >= PART_WAY]
+    await post_events(api, headers, after)
+
+
+async def test_reasons_ranked_by_value_with_classes(
+    api: AsyncClient, headers: Headers, session: AsyncSession, tally: str
+) -> None:
+    await construct(api, headers, session, tally)
     window = {"from": (NOW - timedelta(days=200)).date().isoformat(), "to": NOW.date().isoformat()}
     response = await api.get("/v1/reports/reasons", params=window, headers=headers["reader"])
     assert response.status_code == 200, response.text
@@ -264,3 +306,19 @@ def test_ranking_without_value_and_with_removed_codes() -> None:
     assert reasons[0].abc_class == "A" and reasons[0].share == 0.0
     assert unexplained.clients == 2 and unexplained.share_of_lost_value is None
     assert clients == 3 and value == Decimal(0)
+
+
+async def test_erasure_takes_the_client_out_of_the_loss_tally(
+    api: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    """A tally row names its client: erasure deletes it with the rest."""
+    await construct(api, headers, session, "tally")
+
+    async def losses(client_id: str) -> int:
+        statement = select(func.count()).where(LossTally.client_id == client_id)
+        return int(await session.scalar(statement) or 0)
+
+    assert await losses("r1") == 1 and await losses("r10") == 2
+    response = await api.delete("/v1/clients/r1", headers=headers["admin"])
+    assert response.status_code == 200, response.text
+    assert await losses("r1") == 0 and await losses("r10") == 2
