@@ -25,4 +25,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
 # WINBACK_DATABASE_URL must point at PostgreSQL; the worker runs as its own container.
+# WINBACK_WEB_WORKERS=N runs N API processes on port 8000 (about one per core the container may
+# use; /metrics adds them up): see docs/scaling.md#several-api-processes.
 CMD ["winback", "serve", "--no-worker", "--port", "8000"]

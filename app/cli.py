@@ -7,13 +7,19 @@ Without WINBACK_DATABASE_URL every command uses the embedded PostgreSQL in WINBA
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import re
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -21,7 +27,11 @@ from app.config import Settings, get_settings
 from app.kit.time import utcnow
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from app.auth.models import ApiKey
+
+log = logging.getLogger("winback")
 
 
 def _database_url(settings: Settings, quiet: bool = False) -> str:
@@ -64,12 +74,12 @@ async def _first_admin_key(url: str, settings: Settings) -> tuple[str | None, st
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from app.main import create_app
     from app.migrate import upgrade
 
     settings = get_settings()
     if args.no_worker:
         settings = settings.model_copy(update={"run_worker": False})
+    processes = args.workers or settings.web_workers
     url = _database_url(settings)
     asyncio.run(upgrade(url))
     key, notice = asyncio.run(_first_admin_key(url, settings))
@@ -86,13 +96,163 @@ def serve(args: argparse.Namespace) -> None:
     port = args.port or settings.port
     print(f"winback: serving on http://{host}:{port} (docs at /docs)", flush=True)
     print(f"winback: dashboard at http://{host}:{port}/ui (sign in with an API key)", flush=True)
-    uvicorn.run(
-        create_app(settings, url),
-        host=host,
-        port=port,
-        log_level="warning" if args.quiet else "info",
-        workers=1,
-    )
+    log_level = "warning" if args.quiet else "info"
+    if processes > 1:
+        _serve_in_processes(settings, url, processes, host, port, log_level)
+        return
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # set by the operator: /metrics reads it
+        _forget_earlier_metrics(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings, url), host=host, port=port, log_level=log_level, workers=1)
+
+
+def _serve_in_processes(
+    settings: Settings, url: str, processes: int, host: str, port: int, log_level: str
+) -> None:
+    """`serve --workers N`: N uvicorn API processes, each built by `web_app` from the environment
+    set here, and (unless --no-worker) one `winback worker` child beside them, so the jobs run
+    once however many API processes there are. All of them keep their metrics in one directory,
+    which the API's /metrics adds up."""
+    import uvicorn
+
+    worker_note = " and a background worker process" if settings.run_worker else ""
+    print(f"winback: {processes} API processes{worker_note}", flush=True)
+    with _metrics_directory() as directory:
+        environment = {
+            # what this process resolved, for children that read their settings afresh
+            "WINBACK_DATABASE_URL": url,
+            "WINBACK_RUN_WORKER": "false",
+            # read when prometheus_client is imported: set before any child starts
+            "PROMETHEUS_MULTIPROC_DIR": directory,
+        }
+        with _environment(environment):
+            worker = _BackgroundWorker(directory) if settings.run_worker else None
+            try:
+                uvicorn.run(
+                    "app.cli:web_app",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    log_level=log_level,
+                    workers=processes,
+                )
+            finally:
+                if worker is not None:
+                    worker.stop()
+
+
+def web_app() -> "FastAPI":
+    """uvicorn's app factory in each API process of `serve --workers N`: settings, the database
+    URL and the metrics directory come from the environment the parent set."""
+    from app.main import create_app
+
+    _configure_logging()
+    return create_app()
+
+
+# Prometheus's files in a multiprocess directory: <type, or gauge_<mode>>_<pid>.db
+_METRICS_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[str]:
+    """Where the processes of `serve --workers N` keep their metrics: PROMETHEUS_MULTIPROC_DIR
+    if the operator set it (e.g. a tmpfs), else a fresh temporary directory removed at the end.
+
+    Files of processes that died while serving stay until the next start: uvicorn restarts a
+    dead API process without a hook to call `mark_process_dead`. Its counters rightly keep
+    counting in the sums, and "mostrecent" gauges are overtaken by newer values, so no figure
+    is wrong; a "live*" gauge mode would need that hook (docs/scaling.md)."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        _forget_earlier_metrics(Path(configured))
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="winback-metrics-") as directory:
+        yield directory
+
+
+def _forget_earlier_metrics(directory: Path) -> None:
+    """Delete an earlier run's files from a multiprocess directory, or /metrics would add them
+    in. Only Prometheus's files, and not this process's own: with the variable already set,
+    importing the metrics opened them."""
+    for file in directory.iterdir():
+        found = _METRICS_FILE.fullmatch(file.name)
+        if found and int(found.group(1)) != os.getpid():
+            file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (children inherit them), then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _BackgroundWorker:
+    """`winback worker` as one child process of `serve --workers N`, started again if it dies
+    (after 2 s, doubling while it keeps dying early, up to a minute), stopped by `stop`."""
+
+    STOP_TIMEOUT_SECONDS = 30.0  # to finish the batch under way and commit it, then a kill
+
+    def __init__(self, metrics_directory: str) -> None:
+        self._metrics_directory = metrics_directory
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # no new process once `stop` has begun
+        self._process = self._start()
+        threading.Thread(target=self._watch, name="winback-worker-watch", daemon=True).start()
+
+    @staticmethod
+    def _start() -> "subprocess.Popen[bytes]":
+        # a process group of its own: Ctrl-C in a terminal reaches the whole foreground group,
+        # and serve stops the worker itself, once the API processes are done
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], process_group=0)
+
+    def _watch(self) -> None:
+        early_deaths = 0
+        while True:
+            started = time.monotonic()
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            self._forget(self._process.pid)
+            early_deaths = early_deaths + 1 if time.monotonic() - started < 60 else 0
+            pause = min(2.0**early_deaths, 60.0)
+            log.warning("background worker exited (%s); another starts in %.0f s", code, pause)
+            if self._stopping.wait(pause):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = self._start()
+
+    def _forget(self, pid: int) -> None:
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid, self._metrics_directory)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not finished in time."""
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=self.STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._forget(process.pid)
 
 
 def lower_priority(niceness: int) -> None:
@@ -246,8 +406,6 @@ def demo(args: argparse.Namespace) -> None:
 
 def import_history(args: argparse.Namespace) -> None:
     """`winback import FILE`: load, re-fold the clients touched, refresh the population, sweep."""
-    from pathlib import Path
-
     from app.db import create_engine, create_sessionmaker
     from app.imports.prepare import ReadOptions, inspect
     from app.imports.progress import reporter_for
@@ -381,10 +539,21 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for chatty in ("alembic", "pgserver"):  # their INFO lines say nothing an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _process_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"between 1 and 64, not {count}")
+    return count
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    _configure_logging()
     parser = argparse.ArgumentParser(
         prog="winback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -393,7 +562,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = sub.add_parser("serve", help="serve the API (embedded PostgreSQL unless configured)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--no-worker", action="store_true", help="do not run the worker in-process")
+    p.add_argument(
+        "--workers",
+        type=_process_count,
+        metavar="N",
+        help="API processes (default WINBACK_WEB_WORKERS, 1); above 1 the background worker "
+        "runs as one process of its own beside them (docs/scaling.md)",
+    )
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no background worker (in-process, or the child process of --workers N)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=serve)
 

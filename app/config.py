@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # `winback serve` runs the worker loop in-process unless told not to (production runs it apart).
     run_worker: bool = True
+    # API processes of `winback serve` (`--workers` overrides); above 1 the worker loop runs as
+    # one separate child process instead (docs/scaling.md#several-api-processes)
+    web_workers: int = Field(default=1, ge=1, le=64)
 
     # sized for ~40 concurrent requests per process, so bursts do not open and close connections
     db_pool_size: int = 40

@@ -2,11 +2,13 @@
 behind), /metrics."""
 
 import logging
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.kit import metrics as gauges
 from app.kit.deps import Now
@@ -87,4 +89,16 @@ async def metrics(request: Request, now: Now) -> Response:
         age = (now - backlog.oldest).total_seconds() if backlog.oldest else 0.0
         gauges.WEBHOOK_BACKLOG_AGE.set(max(age, 0.0))
         gauges.WEBHOOK_RETRIES_SCHEDULED.set(backlog.scheduled)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def exposition() -> bytes:
+    """This process's metrics; under `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set) those of
+    every process that wrote to that directory, the worker child's included, added up."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return generate_latest()
+    # a fresh registry: the default one holds this process's values alone
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry)
