@@ -224,11 +224,13 @@ async def background_cores(seconds: float = 1.0) -> float:
 
 
 class Server:
-    """`python -m uvicorn --factory TARGET` on a free 127.0.0.1 port, one worker, no access log;
+    """`python -m uvicorn --factory TARGET` on a free 127.0.0.1 port, one worker (or `workers`
+    processes), no access log;
     an async context manager that starts it (waiting for /healthz) and stops it."""
 
-    def __init__(self, target: str, env: dict[str, str], name: str) -> None:
+    def __init__(self, target: str, env: dict[str, str], name: str, workers: int = 1) -> None:
         self.target = target
+        self.workers = workers  # uvicorn processes; `pid` is then their manager's
         self.env = {**os.environ, **env}
         self.name = name
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -245,7 +247,7 @@ class Server:
 
     async def start(self, wait_seconds: float = 30.0) -> None:
         command = [sys.executable, "-m", "uvicorn", "--factory", self.target]
-        command += ["--host", LOCALHOST, "--port", str(self.port), "--workers", "1"]
+        command += ["--host", LOCALHOST, "--port", str(self.port), "--workers", str(self.workers)]
         command += ["--no-access-log", "--log-level", "warning"]
         self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
             command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT

@@ -328,6 +328,21 @@ async def single_event(bench: Bench) -> list[Row]:
     return [load_row("c", what, result, "events/s", reference="b", target=target, note=note)]
 
 
+@scenario("p", "winback POST /v1/events (single events), 2 API processes (serve --workers 2)")
+async def single_event_two_processes(bench: Bench) -> list[Row]:
+    """(c) against `--workers 2` on the same database: the best configuration for 2 cores?"""
+    app = await winback(bench)
+    env = {"WINBACK_DATABASE_URL": app.url, "WINBACK_RUN_WORKER": "false"}
+    env["WINBACK_ADMIN_KEY"] = app.headers["Authorization"].removeprefix("Bearer ")
+    async with Server("app.main:create_app", env, "winback-2", workers=2) as server:
+        workload = Workload(bench.tag + "p", app.clients, seed=6)
+        result = await single_events(bench, "p", server, workload, app.headers)
+    target = Target(min_ratio=0.7, max_p99_ms=50)
+    note = f"{bench.args.connections} connections, 2 uvicorn processes (CPU split: manager only)"
+    what = "winback POST /v1/events, 2 processes"
+    return [load_row("p", what, result, "events/s", reference="b", target=target, note=note)]
+
+
 @scenario("d", "winback POST /v1/events/batch, 1,000-event batches (live mix)")
 async def batch(bench: Bench) -> list[Row]:
     args, app = bench.args, await winback(bench)

@@ -130,6 +130,10 @@ class LossTally(Base):
     )
 
 
+# The status changes recorded since a tally (id past its last): BRIN, the cheapest index to keep
+# on the write path, for a range at the end of an append-mostly table.
+STATUS_CHANGE_ID = Index("ix_status_change_id", StatusChange.id, postgresql_using="brin")
+
 # The reason events received since a tally: the reasons report reads their clients anew.
 EVENT_REASONS_RECEIVED = Index(
     "ix_event_reasons_received",

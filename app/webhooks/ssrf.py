@@ -15,8 +15,9 @@ scheme, host shape, and an address written into the URL in any form `inet_aton` 
 (`2130706433`, `0177.0.0.1`, `0x7f.1`).
 """
 
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -79,7 +80,8 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
     return None
 
 
-def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
+@functools.lru_cache(maxsize=4096)  # pure, and asked at every delivery
+def refusal(address: Address, allowed: tuple[Network, ...] = ()) -> str | None:
     """Why winback must not connect to `address`, or None when it may. An address inside an
     allowed network may; so may an IPv6 address whose embedded IPv4 is allowed."""
     if any(address.version == network.version and address in network for network in allowed):
@@ -105,6 +107,7 @@ def _inet_aton_part(text: str) -> int:
     return int(text, 10)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked at every delivery
 def literal_address(host: str) -> Address | None:
     """The address a host written as one stands for, in every form the C library's resolver
     accepts: IPv6 (brackets and zone dropped), dotted quad, and the `inet_aton` shorthands with
@@ -135,7 +138,10 @@ def literal_address(host: str) -> Address | None:
 _HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
 
 
-def url_refusal(url: str, allow_http: bool = False, allowed: Sequence[Network] = ()) -> str | None:
+@functools.lru_cache(maxsize=4096)  # pure, and asked at every delivery
+def url_refusal(
+    url: str, allow_http: bool = False, allowed: tuple[Network, ...] = ()
+) -> str | None:
     """Why `url` cannot be a webhook endpoint, or None. Checked when an endpoint is registered
     or its URL changed; the addresses a name resolves to are checked at each delivery."""
     try:

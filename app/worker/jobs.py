@@ -9,7 +9,7 @@
   set-based, under an advisory lock.
 - refit_models: the purchase and spend models, daily (policy.model_refit_seconds) or on demand;
   every client is then re-scored by the sweep, spread over policy.model_rescore_seconds.
-- refresh_reports: the churn report's tally, every report_refresh_seconds, under an advisory lock.
+- refresh_reports: the reports' tallies, every report_refresh_seconds, under an advisory lock.
 """
 
 import asyncio
@@ -134,12 +134,13 @@ async def refresh_population(sessionmaker: async_sessionmaker[AsyncSession], now
 async def refresh_reports(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime, every_seconds: float
 ) -> bool:
-    """Re-make the churn report's tally when it is `every_seconds` old; False if not due or
-    another worker is making it."""
+    """Re-make the reports' tallies when they are `every_seconds` old; False if not due or
+    another worker is making them."""
     async with sessionmaker() as session, session.begin():
-        made = await reports.refresh_tally(session, now, every_seconds)
+        policy = (await load_snapshot(session)).policy
+        made = await reports.refresh_tally(session, now, every_seconds, policy)
     if made:
-        log.info("churn report tally made")
+        log.info("report tallies made")
     return made
 
 

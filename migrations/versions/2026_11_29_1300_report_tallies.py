@@ -67,10 +67,18 @@ def upgrade() -> None:
         "loss_tally",
         ["lost_at"],
         postgresql_include=[
-            "next_lost_at", "recorded_code", "signal", "market", "value", "client_id"
+            "next_lost_at",
+            "recorded_code",
+            "signal",
+            "market",
+            "value",
+            "client_id",
         ],
     )
     op.create_index("ix_loss_tally_client_id", "loss_tally", ["client_id"])  # erasure
+    # the status changes recorded since a tally (id > its last): a BRIN index, as small and cheap
+    # to keep as an index gets, is enough for a range at the end of an append-mostly table
+    op.create_index("ix_status_change_id", "status_change", ["id"], postgresql_using="brin")
     # the reason events received since a tally (the reasons report reads their clients anew)
     op.create_index(
         "ix_event_reasons_received",
@@ -92,6 +100,7 @@ def downgrade() -> None:
     op.execute("SET lock_timeout = '5s'")
     op.drop_table("report_tally_state")
     op.drop_index("ix_event_reasons_received", table_name="event")
+    op.drop_index("ix_status_change_id", table_name="status_change")
     op.drop_index("ix_loss_tally_client_id", table_name="loss_tally")
     op.drop_index("ix_loss_tally_lost_at", table_name="loss_tally")
     op.drop_table("loss_tally")
