@@ -335,7 +335,7 @@ async def single_event_two_processes(bench: Bench) -> list[Row]:
     env = {"WINBACK_DATABASE_URL": app.url, "WINBACK_RUN_WORKER": "false"}
     env["WINBACK_ADMIN_KEY"] = app.headers["Authorization"].removeprefix("Bearer ")
     async with Server("app.main:create_app", env, "winback-2", workers=2) as server:
-        workload = Workload(bench.tag + "p", app.clients, seed=6)
+        workload = Workload(bench.tag + "2", app.clients, seed=6)  # "p": the population's
         result = await single_events(bench, "p", server, workload, app.headers)
     target = Target(min_ratio=0.7, max_p99_ms=50)
     note = f"{bench.args.connections} connections, 2 uvicorn processes (CPU split: manager only)"
