@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     sweep_batch_size: int = 500
     # how often the worker re-makes the churn report's tally (docs/campaigns.md#reports): status
     # changes count in the report at once; a client's move to another group or a new value
-    # shows from the next tally. A tally reads the whole history (about 0.5 s at 100,000
-    # clients on 2 cores): raise it for millions of clients.
+    # shows from the next tally. A tally reads the whole history (2-4 s at 100,000 clients on
+    # 2 cores): raise it for millions of clients.
     report_refresh_seconds: float = Field(default=60.0, gt=0)
 
     # Outgoing webhooks (docs/webhooks.md). Targets must be https and public addresses; for

@@ -93,6 +93,7 @@ class ChurnTally(Base):
                 "recovered_value",
             ],
         ),
+        {"prefixes": ["UNLOGGED"]},  # derived, re-made every minute: no WAL (the migration)
     )
 
 
@@ -127,6 +128,7 @@ class LossTally(Base):
             ],
         ),
         Index("ix_loss_tally_client_id", "client_id"),
+        {"prefixes": ["UNLOGGED"]},  # derived, re-made every minute: no WAL (the migration)
     )
 
 
@@ -146,6 +148,7 @@ class ReportTallyState(Base):
     """When the tally was made, and the last status_change id it holds (one row, id 1)."""
 
     __tablename__ = "report_tally_state"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}  # emptied by a crash with the tallies it describes
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -28,6 +28,10 @@ REASON_EVENTS_PREDICATE = (
 def upgrade() -> None:
     # Never wait long for a lock on a live table: fail fast and retry the deploy instead.
     op.execute("SET lock_timeout = '5s'")
+    # The tallies are UNLOGGED: derived data the worker re-makes every minute, written without
+    # WAL (a tally of 100,000 rows a minute would be gigabytes of WAL a day). A crash empties
+    # all three tables together, and an empty state row means "no tally": the reports read the
+    # history until the worker makes the next one.
     op.create_table(
         "churn_tally",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
@@ -42,6 +46,7 @@ def upgrade() -> None:
         sa.Column("recovered", sa.Integer(), nullable=False),
         sa.Column("recovered_value", sa.Numeric(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_churn_tally")),
+        prefixes=["UNLOGGED"],
     )
     op.create_index(
         "ix_churn_tally_dimension_day",
@@ -61,6 +66,7 @@ def upgrade() -> None:
         sa.Column("market", sa.String(8), nullable=False),
         sa.Column("value", sa.Numeric(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loss_tally")),
+        prefixes=["UNLOGGED"],
     )
     op.create_index(
         "ix_loss_tally_lost_at",
@@ -93,6 +99,7 @@ def upgrade() -> None:
         # every status_change row up to this id (as the refresh's snapshot saw them) is tallied
         sa.Column("through_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_tally_state")),
+        prefixes=["UNLOGGED"],
     )
 
 
