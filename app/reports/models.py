@@ -1,7 +1,8 @@
 """The reports' indexes on other packages' tables: the status history and the client rows
-(app.clients), the events (app.events). They are created by the campaigns migration
-(2026_11_29_1000; ix_client_reports widened by 2026_11_29_1160) and declared here so that the
-models match the migrations."""
+(app.clients), the events (app.events), created by the campaigns migration (2026_11_29_1000;
+ix_client_reports widened by 2026_11_29_1160) and the tallies' (2026_11_29_1300), declared here
+so that the models match the migrations; and the reports' own tables, the tallies the worker
+makes (2026_11_29_1300)."""
 
 from datetime import date, datetime
 from decimal import Decimal

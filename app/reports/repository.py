@@ -149,7 +149,6 @@ async def churn_from_history(
 # refresh. A late history's entry (LATE_ENTRY) is a +1 on the day of its first order.
 
 TALLY_LOCK = 7_240_001  # pg_try_advisory_xact_lock key: one refresh at a time
-DIMENSIONS = {"all": None, "tier": "tier", "manager": "manager", "market": "market"}
 
 # One statement, so one snapshot: the tally and `through_id` see the same rows.
 _TALLY = """
