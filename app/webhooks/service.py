@@ -108,20 +108,7 @@ def _check_url(url: str, guard: Guard) -> None:
 
 
 def read_model(endpoint: WebhookEndpoint) -> EndpointRead:
-    return EndpointRead(
-        id=endpoint.id,
-        url=endpoint.url,
-        description=endpoint.description,
-        event_types=endpoint.event_types,  # type: ignore[arg-type]
-        enabled=endpoint.enabled,
-        disabled_reason=endpoint.disabled_reason,
-        disabled_at=endpoint.disabled_at,
-        failing_since=endpoint.failing_since,
-        secret_rotated_at=endpoint.secret_rotated_at,
-        previous_secret_expires_at=endpoint.previous_secret_expires_at,
-        created_at=endpoint.created_at,
-        updated_at=endpoint.updated_at,
-    )
+    return EndpointRead.model_validate(endpoint, from_attributes=True)
 
 
 async def endpoint_or_404(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:

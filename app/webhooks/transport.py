@@ -67,15 +67,23 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-async def judged_addresses(
-    guard: ssrf.Guard, resolve: Resolver, host: str, port: int, within: float | None
-) -> list[str]:
-    """Every address `host` stands for, each allowed by the guard; `Blocked` if any is not."""
+def judged_literal(guard: ssrf.Guard, host: str) -> ssrf.Address | None:
+    """The address a host written as one stands for, if the guard allows it (`Blocked` if not);
+    None for a name."""
     literal = ssrf.literal_address(host)
     if literal is not None:
         why = guard.refusal(literal)
         if why:
             raise Blocked(why)
+    return literal
+
+
+async def judged_addresses(
+    guard: ssrf.Guard, resolve: Resolver, host: str, port: int, within: float | None
+) -> list[str]:
+    """Every address `host` stands for, each allowed by the guard; `Blocked` if any is not."""
+    literal = judged_literal(guard, host)
+    if literal is not None:
         return [str(literal)]
     try:
         async with asyncio.timeout(within):
@@ -171,11 +179,7 @@ class WebhookClient:
         if not host or target.scheme not in ("http", "https"):
             raise InvalidURL(f"{url!r} is not an http(s) URL with a host")
         # aiohttp dials a host written as an address without asking the resolver: judged here
-        literal = ssrf.literal_address(host)
-        if literal is not None:
-            why = self.guard.refusal(literal)
-            if why:
-                raise Blocked(why)
+        judged_literal(self.guard, host)
         try:
             async with self.session().post(
                 target, data=body, headers=dict(headers), allow_redirects=False
