@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reports.models import BASE, MOVES_PREDICATE, REASON_EVENTS_PREDICATE
 
+# How a change moves the base: +1 into it, -1 out of it, 0 within or outside it.
+MOVED = f"((sc.to_status IN {BASE})::int - coalesce((sc.from_status IN {BASE})::int, 0))"
 # The rows that move the base, or are losses or returns: not a change between two base statuses.
 # The predicate of ix_status_change_moves itself, so the planner can prove the index applies.
 MOVES = f"({MOVES_PREDICATE})"
@@ -77,8 +79,7 @@ UNION ALL
 SELECT {group} AS grp,
        width_bucket(sc.at, (SELECT starts FROM bounds)) AS k,  -- 1..n periods, n + 1 after
        CASE WHEN {late} THEN width_bucket(c.first_order_at, (SELECT starts FROM bounds)) END,
-       sum((sc.to_status IN {base})::int - coalesce((sc.from_status IN {base})::int, 0)
-           - ({late})::int),
+       sum({moved} - ({late})::int),
        count(*) FILTER (WHERE {late}),
        count(*) FILTER (WHERE sc.to_status = 'lost'),
        coalesce(sum(c.value) FILTER (WHERE sc.to_status = 'lost'), 0),
@@ -115,7 +116,7 @@ async def churn(
     if state is not None:
         statement = text(
             _CHURN_FROM_TALLY.format(
-                group=GROUP_COLUMNS[group_by], base=BASE, moves=MOVES, late=LATE_ENTRY
+                group=GROUP_COLUMNS[group_by], base=BASE, moves=MOVES, late=LATE_ENTRY, moved=MOVED
             )
         )
         dimension = group_by or "all"
@@ -132,7 +133,9 @@ async def churn_from_history(
 ) -> list[dict[str, Any]]:
     """`churn`'s rows from the whole history (no tally yet; and the tally's tests' oracle)."""
     group = GROUP_COLUMNS[group_by]
-    statement = text(_CHURN.format(group=group, base=BASE, moves=MOVES, late=LATE_ENTRY))
+    statement = text(
+        _CHURN.format(group=group, base=BASE, moves=MOVES, late=LATE_ENTRY, moved=MOVED)
+    )
     await session.execute(MERGE_JOIN)
     rows = await session.execute(statement, parameters)
     await session.execute(RESET_JOIN)
@@ -156,8 +159,7 @@ TALLY_LOCK = 7_240_001  # pg_try_advisory_xact_lock key: one refresh at a time
 _TALLY = """
 WITH moves AS (
     SELECT c.tier, c.manager_id, c.market, CAST(sc.at AT TIME ZONE 'UTC' AS date) AS day,
-           (sc.to_status IN {base})::int - coalesce((sc.from_status IN {base})::int, 0)
-           - ({late})::int AS delta,
+           {moved} - ({late})::int AS delta,
            (sc.to_status = 'lost')::int AS lost,
            CASE WHEN sc.to_status = 'lost' THEN c.value ELSE 0 END AS lost_value,
            (sc.to_status = 'recovered')::int AS recovered,
@@ -209,7 +211,7 @@ WITH bounds AS (
                          CAST(CAST(:step AS text) AS interval)) AS p
 ),
 since AS (
-    SELECT {group} AS grp, sc.at, sc.from_status, sc.to_status, c.value, c.first_order_at,
+    SELECT {group} AS grp, sc.at, sc.to_status, c.value, c.first_order_at, {moved} AS moved,
            {late} AS late
     FROM status_change sc
     JOIN client c ON c.client_id = sc.client_id
@@ -228,7 +230,7 @@ GROUP BY 1, 2
 UNION ALL
 SELECT grp, width_bucket(at, (SELECT starts FROM bounds)),
        CASE WHEN late THEN width_bucket(first_order_at, (SELECT starts FROM bounds)) END,
-       sum((to_status IN {base})::int - coalesce((from_status IN {base})::int, 0) - late::int),
+       sum(moved - late::int),
        count(*) FILTER (WHERE late),
        count(*) FILTER (WHERE to_status = 'lost'),
        coalesce(sum(value) FILTER (WHERE to_status = 'lost'), 0),
@@ -239,7 +241,7 @@ WHERE at >= :start
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT grp, NULL, NULL,
-       sum((to_status IN {base})::int - coalesce((from_status IN {base})::int, 0)), 0, 0, 0, 0, 0
+       sum(moved), 0, 0, 0, 0, 0
 FROM since
 GROUP BY 1
 """
@@ -263,6 +265,7 @@ async def refresh_tallies(session: AsyncSession, now: datetime, codes: Sequence[
     )
     statement = _TALLY.format(
         base=BASE,
+        moved=MOVED,
         moves=MOVES,
         late=LATE_ENTRY,
         every_loss=_EVERY_LOSS.strip().format(moves=MOVES),
