@@ -26,14 +26,15 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client, Erasure, StatusChange
 from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
+from app.db import driver
+from app.kit.jsontext import dumps
 
 ATTRIBUTE_COLUMNS = (
     Client.client_id,
@@ -56,11 +57,37 @@ ATTRIBUTE_COLUMNS = (
 
 
 _CLIENT = Client.__table__
-_LOCK_OR_CREATE = insert(_CLIENT)  # type: ignore[arg-type]
-# A no-op update takes the row lock and lets RETURNING see existing rows.
-_LOCK_OR_CREATE_STATEMENT = _LOCK_OR_CREATE.on_conflict_do_update(
-    index_elements=["client_id"], set_={"client_id": _LOCK_OR_CREATE.excluded.client_id}
-).returning(*ATTRIBUTE_COLUMNS, literal_column("(xmax = 0)").label("inserted"))
+_JSON_COLUMNS = frozenset(c.name for c in _CLIENT.columns if isinstance(c.type, JSONB))
+_RETURNED = ", ".join(column.key for column in ATTRIBUTE_COLUMNS)
+
+# The write path's statements run on the driver (app.db.driver): one round trip each, whatever
+# the number of rows, and none of SQLAlchemy's per-statement work (it was most of a write's CPU).
+# A new client as the write path creates it, or the lock on the existing one: the no-op update
+# takes the row lock and lets RETURNING see existing rows. In client_id order, so that
+# concurrent writers never deadlock.
+_LOCK_OR_CREATE = f"""
+    INSERT INTO client (client_id, market, facts, status, cycle_days, cycle_source,
+                        policy_version, evaluated_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::float8[],
+                         $6::text[], $7::int[], $8::timestamptz[]) ORDER BY 1
+    ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id
+    RETURNING {_RETURNED}, (xmax = 0) AS inserted
+"""
+NEW_CLIENT_COLUMNS = (
+    "client_id",
+    "market",
+    "facts",
+    "status",
+    "cycle_days",
+    "cycle_source",
+    "policy_version",
+    "evaluated_at",
+)
+
+
+def json_text(value: Any) -> Any:
+    """A JSONB parameter for the driver: JSON text (None stays NULL; text is taken as JSON)."""
+    return value if value is None or isinstance(value, str) else dumps(value)
 
 
 def _rows(result: Any) -> list[ClientRow]:
@@ -70,12 +97,13 @@ def _rows(result: Any) -> list[ClientRow]:
 async def lock_or_create(
     session: AsyncSession, new_rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, ClientRow]:
-    """Lock the clients (creating the missing ones) in one statement, in client_id order so that
-    concurrent writers never deadlock. Returns the rows with `inserted` telling new from old."""
-    rows = sorted(new_rows, key=lambda row: row["client_id"])
-    connection = await session.connection()
-    result = await connection.execute(_LOCK_OR_CREATE_STATEMENT, rows)
-    return {row["client_id"]: ClientRow(**row) for row in result.mappings()}  # type: ignore[typeddict-item]
+    """Lock the clients (creating the missing ones, from `new_rows`: NEW_CLIENT_COLUMNS) in one
+    statement, in client_id order. Returns the rows with `inserted` telling new from old."""
+    raw = await driver(session)
+    columns = [[row[name] for row in new_rows] for name in NEW_CLIENT_COLUMNS]
+    columns[2] = [json_text(value) for value in columns[2]]
+    result = await raw.fetch(_LOCK_OR_CREATE, *columns)
+    return {row["client_id"]: ClientRow(**row) for row in result}  # type: ignore[typeddict-item]
 
 
 async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[ClientRow]:
@@ -101,26 +129,30 @@ async def lock_stale_policy(session: AsyncSession, version: int, limit: int) -> 
 
 
 @functools.cache
-def _update_statement(columns: tuple[str, ...]) -> Any:
-    table = _CLIENT
-    return (
-        update(table)  # type: ignore[arg-type]
-        .where(table.c.client_id == bindparam("key_client_id"))
-        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
-    )
+def _update_sql(columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{name} = ${number}" for number, name in enumerate(columns, 2))
+    return f"UPDATE client SET {assignments} WHERE client_id = $1"
 
 
 async def update_many(
     session: AsyncSession, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """UPDATE these columns of these clients: one cached statement, executemany."""
+    """UPDATE these columns of these clients: one prepared statement, all rows in one round
+    trip (the driver's executemany pipelines them)."""
     if not rows:
         return
-    parameters = [
-        {"key_client_id": row["client_id"], **{f"new_{c}": row[c] for c in columns}} for row in rows
-    ]
-    connection = await session.connection()
-    await connection.execute(_update_statement(columns), parameters)
+    json_at = [i for i, name in enumerate(columns, 1) if name in _JSON_COLUMNS]
+    parameters = []
+    for row in rows:
+        values = [row["client_id"], *(row[name] for name in columns)]
+        for i in json_at:
+            values[i] = json_text(values[i])
+        parameters.append(values)
+    raw = await driver(session)
+    if len(parameters) == 1:
+        await raw.execute(_update_sql(columns), *parameters[0])
+    else:
+        await raw.executemany(_update_sql(columns), parameters)
 
 
 async def states(
@@ -135,13 +167,24 @@ async def states(
     return [tuple(row) for row in await session.execute(statement)]  # type: ignore[misc]
 
 
-_INSERT_STATUS_CHANGE = insert(StatusChange.__table__)  # type: ignore[arg-type]
+_INSERT_STATUS_CHANGE = (
+    "INSERT INTO status_change (client_id, from_status, to_status, at, signals) "
+    "VALUES ($1, $2, $3, $4, $5)"
+)
 
 
 async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChangeRow]) -> None:
-    if rows:
-        connection = await session.connection()
-        await connection.execute(_INSERT_STATUS_CHANGE, list(rows))
+    if not rows:
+        return
+    raw = await driver(session)
+    parameters = [
+        (row["client_id"], row["from_status"], row["to_status"], row["at"], row["signals"])
+        for row in rows
+    ]
+    if len(parameters) == 1:
+        await raw.execute(_INSERT_STATUS_CHANGE, *parameters[0])
+    else:
+        await raw.executemany(_INSERT_STATUS_CHANGE, parameters)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -463,14 +506,6 @@ _ATTRIBUTES_OF = """
 """
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The asyncpg connection in the session's transaction (begun by a first statement: the
-    SQLAlchemy adapter begins it lazily)."""
-    connection = await session.connection()
-    await connection.exec_driver_sql("SELECT 1")
-    return (await connection.get_raw_connection()).driver_connection
-
-
 async def mark_stale(
     session: AsyncSession, client_ids: Sequence[str], new_row: Mapping[str, Any]
 ) -> None:
@@ -478,7 +513,7 @@ async def mark_stale(
     cycle_days, cycle_source, policy_version, evaluated_at) and mark all their facts stale."""
     if not client_ids:
         return
-    raw = await _driver(session)
+    raw = await driver(session)
     await raw.execute(
         _MARK_STALE,
         sorted(client_ids),
@@ -494,7 +529,7 @@ async def mark_stale(
 
 async def attributes_of(session: AsyncSession, client_ids: Sequence[str]) -> list[dict[str, Any]]:
     """The attributes and their stamps of clients this transaction holds (after `mark_stale`)."""
-    raw = await _driver(session)
+    raw = await driver(session)
     return [dict(row) for row in await raw.fetch(_ATTRIBUTES_OF, list(client_ids))]
 
 

@@ -56,6 +56,7 @@ from app.domain import Market, Status, Tier
 from app.events import repository as events_repository
 from app.events.service import AcceptedEvent
 from app.kit import csv, metrics, pagination
+from app.kit.jsontext import dumps
 from app.kit.problems import invalid, not_found
 from app.plans import ClientProfile, decide
 from app.plans.economics import ObservedReturns, ReturnEvidence, band_bounds
@@ -302,7 +303,7 @@ def facts_of(row: Mapping[str, Any]) -> ClientFacts:
 
 # --- the write path -----------------------------------------------------------------------------
 
-EMPTY_FACTS = to_json(ClientFacts())  # serialised once per process, not once per new client
+EMPTY_FACTS = dumps(to_json(ClientFacts()))  # serialised once per process, not once per new client
 
 
 @dataclass(frozen=True)
@@ -314,18 +315,26 @@ class ClientOutcome:
     signals: list[str]
 
 
-def _new_client_row(client_id: str, snapshot: Snapshot, now: datetime) -> dict[str, Any]:
+def new_client_rows(
+    client_ids: Iterable[str], snapshot: Snapshot, now: datetime
+) -> list[dict[str, Any]]:
+    """The row each of these clients starts with if the write creates it
+    (repository.NEW_CLIENT_COLUMNS)."""
     policy = snapshot.policy
-    return {
-        "client_id": client_id,
-        "market": policy.market,
-        "facts": EMPTY_FACTS,
-        "status": "prospect",
-        "cycle_days": clamp_cycle(policy.default_cycle_days, policy),
-        "cycle_source": "default",
-        "policy_version": snapshot.version,
-        "evaluated_at": now,
-    }
+    cycle_days = clamp_cycle(policy.default_cycle_days, policy)
+    return [
+        {
+            "client_id": client_id,
+            "market": policy.market,
+            "facts": EMPTY_FACTS,
+            "status": "prospect",
+            "cycle_days": cycle_days,
+            "cycle_source": "default",
+            "policy_version": snapshot.version,
+            "evaluated_at": now,
+        }
+        for client_id in client_ids
+    ]
 
 
 async def _fold(
@@ -362,14 +371,18 @@ async def apply_events(
     accepted: Mapping[str, Sequence[AcceptedEvent]],
     snapshot: Snapshot,
     now: datetime,
+    locked: Mapping[str, ClientRow] | None = None,
 ) -> dict[str, ClientOutcome]:
     """What newly recorded events do to their clients (events by client, in time order): lock or
-    create the clients, fold, merge attributes, evaluate, store. Never commits."""
+    create the clients, fold, merge attributes, evaluate, store. Never commits. `locked`: rows
+    the caller has already locked (app.ingest locks them with the events' insert); the others
+    are locked here."""
     if not accepted:
         return {}
-    rows = await repository.lock_or_create(
-        session, [_new_client_row(client_id, snapshot, now) for client_id in accepted]
-    )
+    rows = dict(locked or {})
+    missing = [client_id for client_id in accepted if client_id not in rows]
+    if missing:
+        rows |= await repository.lock_or_create(session, new_client_rows(missing, snapshot, now))
     folded = await _fold(session, rows, accepted)
     updates: list[dict[str, Any]] = []
     moves = Moves()
@@ -842,7 +855,7 @@ async def mark_for_refold(
     older fold's). Never commits."""
     if not accepted:
         return
-    template = {**_new_client_row("", snapshot, now), "facts": STALE_FACTS}
+    template = {**new_client_rows([""], snapshot, now)[0], "facts": STALE_FACTS}
     await repository.mark_stale(session, list(accepted), template)
     upserted = sorted(c for c, items in accepted.items() if any(item[2] for item in items))
     if not upserted:

@@ -5,17 +5,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import literal, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.events.models import Event
+from app.kit.jsontext import dumps
 
-# One compiled statement, executed with many parameter sets (cached; no per-batch compile).
-INSERT_NEW = (
-    insert(Event.__table__)  # type: ignore[arg-type]
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(Event.__table__.c.id)
-)
+# Any number of events in one statement (arrays, not a statement per row), on the driver.
+_INSERT_NEW = """
+    INSERT INTO event (id, client_id, type, occurred_at, body, body_sha256)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[],
+                         $6::text[]) ORDER BY 1
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+"""
+_HASHES = "SELECT id, body_sha256 FROM event WHERE id = ANY($1::text[])"
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -23,8 +27,17 @@ async def insert_new(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -
     two requests carrying the same ids in another order wait for each other, never deadlock."""
     if not rows:
         return set()
-    connection = await session.connection()
-    result = await connection.execute(INSERT_NEW, sorted(rows, key=lambda row: row["id"]))
+    ordered = sorted(rows, key=lambda row: row["id"])
+    raw = await driver(session)
+    result = await raw.fetch(
+        _INSERT_NEW,
+        [row["id"] for row in ordered],
+        [row["client_id"] for row in ordered],
+        [row["type"] for row in ordered],
+        [row["occurred_at"] for row in ordered],
+        [dumps(row["body"]) for row in ordered],
+        [row["body_sha256"] for row in ordered],
+    )
     return {row[0] for row in result}
 
 
@@ -32,8 +45,8 @@ async def hashes(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
     ids = list(ids)
     if not ids:
         return {}
-    result = await session.execute(select(Event.id, Event.body_sha256).where(Event.id.in_(ids)))
-    return {row.id: row.body_sha256 for row in result}
+    raw = await driver(session)
+    return {row[0]: row[1] for row in await raw.fetch(_HASHES, ids)}
 
 
 async def bodies(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -126,14 +139,7 @@ _BODIES_OF_CLIENTS = (
 )
 
 
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside the session's transaction, for what
-    SQLAlchemy does not do (COPY) or does slowly (large reads). SQLAlchemy's asyncpg adapter
-    begins the transaction at its first statement, so one goes through it first."""
-    connection = await session.connection()
-    await connection.exec_driver_sql("SELECT 1")
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+driver_connection = driver  # the name the bulk path and the backtests know it by
 
 
 async def insert_staged(

@@ -7,6 +7,7 @@ Unknown top-level fields are rejected; `data` is validated per type. Rules that 
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,8 +26,22 @@ from app.kit.problems import register_union_tags
 from app.kit.text import check_json
 
 Id = Annotated[Identifier, Field(min_length=1, max_length=200)]
-# a path segment of the API (/v1/clients/{client_id}), so no "/" in it
-ClientId = Annotated[Identifier, Field(min_length=1, max_length=128, pattern=r"^[^/]*$")]
+
+
+def _addressable(value: str) -> str:
+    # "." and ".." are removed from a URL's path by every client (RFC 3986 §5.2.4), so a client
+    # with such an id could never be read at /v1/clients/{client_id}
+    if value in (".", ".."):
+        raise ValueError('"." and ".." cannot be a path segment of /v1/clients/{client_id}')
+    return value
+
+
+# a path segment of the API (/v1/clients/{client_id}), so no "/" in it, and not a dot segment
+ClientId = Annotated[
+    Identifier,
+    Field(min_length=1, max_length=128, pattern=r"^[^/]*$"),
+    AfterValidator(_addressable),
+]
 Note = Annotated[Text, Field(max_length=4000)]
 ReasonCode = Annotated[Identifier, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -113,45 +113,55 @@ def _same_event(stored_body: dict[str, Any], digest: str) -> bool:
         return False
 
 
-async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]]) -> Recorded:
-    """Store the events whose id is new (validated envelopes, with their request index).
+@dataclass
+class Prepared:
+    """A request's events ready to store: the rows to insert (first of each id), and the
+    outcomes already known (an id repeated within the request)."""
 
-    The same id with the same body is a duplicate; with another body, a conflict. An id whose
-    client was erased is a duplicate too (the tombstone trigger skips it). Never commits."""
-    prepared: list[tuple[int, EnvelopeBase, dict[str, Any], str]] = []
+    rows: list[dict[str, Any]]
+    items: list[tuple[int, EnvelopeBase, dict[str, Any], str]]  # index, envelope, body, digest
+    outcomes: dict[int, Outcome]
+
+
+def prepare(envelopes: list[tuple[int, EnvelopeBase]]) -> Prepared:
+    """Canonical bodies and digests; the same id twice in one request is judged against its
+    first occurrence."""
+    items: list[tuple[int, EnvelopeBase, dict[str, Any], str]] = []
     first_by_id: dict[str, str] = {}
     outcomes: dict[int, Outcome] = {}
     for index, envelope in envelopes:
         body, digest = canonical_body(envelope)
         earlier = first_by_id.get(envelope.id)
-        if earlier is not None:  # the same id twice in one request: judge it against the first
+        if earlier is not None:
             kind: OutcomeKind = "duplicate" if earlier == digest else "conflict"
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
             continue
         first_by_id[envelope.id] = digest
-        prepared.append((index, envelope, body, digest))
+        items.append((index, envelope, body, digest))
+    rows = [
+        {
+            "id": envelope.id,
+            "client_id": envelope.client_id,
+            "type": body["type"],
+            "occurred_at": envelope.occurred_at,
+            "body": body,
+            "body_sha256": digest,
+        }
+        for _, envelope, body, digest in items
+    ]
+    return Prepared(rows, items, outcomes)
 
-    inserted = await repository.insert_new(
-        session,
-        [
-            {
-                "id": envelope.id,
-                "client_id": envelope.client_id,
-                "type": body["type"],
-                "occurred_at": envelope.occurred_at,
-                "body": body,
-                "body_sha256": digest,
-            }
-            for _, envelope, body, digest in prepared
-        ],
-    )
-    known = await repository.hashes(
-        session, [e.id for _, e, _, _ in prepared if e.id not in inserted]
-    )
-    mismatched = [e.id for _, e, _, d in prepared if known.get(e.id) not in (None, d)]
+
+async def judge(session: AsyncSession, prepared: Prepared, inserted: set[str]) -> Recorded:
+    """What became of each event once the new ones (`inserted`) are stored: accepted, or a
+    duplicate or a conflict of the event stored under its id."""
+    items = prepared.items
+    outcomes = dict(prepared.outcomes)
+    known = await repository.hashes(session, [e.id for _, e, _, _ in items if e.id not in inserted])
+    mismatched = [e.id for _, e, _, d in items if known.get(e.id) not in (None, d)]
     stored_bodies = await repository.bodies(session, mismatched) if mismatched else {}
     accepted: dict[str, list[AcceptedEvent]] = defaultdict(list)
-    for index, envelope, body, digest in prepared:
+    for index, envelope, body, digest in items:
         if envelope.id in inserted:
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, "accepted")
             accepted[envelope.client_id].append(AcceptedEvent(envelope, body))
@@ -160,8 +170,20 @@ async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]
         # not inserted and not stored: the id belongs to an erased client (the tombstone
         # trigger skipped it), so the replay is a duplicate that stores nothing
         same = stored in (digest, None) or _same_event(stored_bodies[envelope.id], digest)
-        kind = "duplicate" if same else "conflict"
+        kind: OutcomeKind = "duplicate" if same else "conflict"
         outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
-    for items in accepted.values():
-        items.sort(key=lambda item: (item.envelope.occurred_at, item.envelope.id))
+    for found in accepted.values():
+        found.sort(key=lambda item: (item.envelope.occurred_at, item.envelope.id))
     return Recorded([outcomes[i] for i in sorted(outcomes)], dict(accepted))
+
+
+async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]]) -> Recorded:
+    """Store the events whose id is new (validated envelopes, with their request index).
+
+    The same id with the same body is a duplicate; with another body, a conflict. An id whose
+    client was erased is a duplicate too (the tombstone trigger skips it). Never commits. (The
+    write path does the same with `prepare`, one statement that also locks the clients, and
+    `judge`: app.ingest.service.)"""
+    prepared = prepare(envelopes)
+    inserted = await repository.insert_new(session, prepared.rows)
+    return await judge(session, prepared, inserted)

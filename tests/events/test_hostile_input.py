@@ -52,6 +52,9 @@ def deep(levels: int) -> dict[str, Any]:
 REFUSED = [
     (order(client_id="a\x00b"), "client_id"),
     (order(client_id="   "), "client_id"),
+    # dot segments: no URL could name such a client (/v1/clients/. is /v1/clients/)
+    (order(client_id="."), "client_id"),
+    (order(client_id=".."), "client_id"),
     (order("e\x00"), "id"),
     (order() | {"client": {"name": "Acme\x00Ltd"}}, "client.name"),
     (order() | {"client": {"attributes": {"k\x00": 1}}}, "client.attributes"),
