@@ -286,6 +286,7 @@ class Deliverer:
         # leased events not recorded yet, and their messages waiting for a slot (since when)
         self.leased: dict[int, Leased] = {}
         self.waiting: deque[tuple[Claim, float]] = deque()
+        self.sends = self.sends_reported = 0  # sends started, and how many a Round has reported
         self.wake = asyncio.Event()
         self.last_purge = float("-inf")
         self.last_dispatch = float("-inf")
@@ -343,6 +344,7 @@ class Deliverer:
         return await repository.claim(session, now, lease_until, free, cap, room)
 
     def _start(self, claim: Claim) -> None:
+        self.sends += 1
         self.per_endpoint[claim.endpoint_id] += 1
         self.in_flight[key_of(claim)] = asyncio.create_task(self._deliver(claim))
 
@@ -502,7 +504,9 @@ class Deliverer:
         self._took(leased)
         for claimed in claims:
             self._start(claimed)
-        done.started = len(claims) + self._start_waiting()
+        self._start_waiting()
+        # every send started since the last step (a finished one starts the next waiting message)
+        done.started, self.sends_reported = self.sends - self.sends_reported, self.sends
         return done
 
     # --- driving it -------------------------------------------------------------------------
