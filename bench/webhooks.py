@@ -137,7 +137,7 @@ async def drained(url: str, limit: float = 120.0) -> float:
     try:
         while time.monotonic() - started < limit:
             waiting = await conn.fetchval(
-                "SELECT (SELECT count(*) FROM webhook_event WHERE dispatched_at IS NULL) + "
+                "SELECT (SELECT count(*) FROM webhook_queue) + "
                 "(SELECT count(*) FROM webhook_delivery WHERE status = 'pending')"
             )
             if not waiting:

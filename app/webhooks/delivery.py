@@ -1,23 +1,32 @@
-"""The worker's webhook job: dispatch the outbox, send what is due, record what happened.
+"""The worker's webhook job: take new events and due deliveries, send them, record what happened.
 
 A pipeline, polled every `webhook_poll_seconds` and woken whenever a send finishes:
 
-1. dispatch: outbox rows not dispatched yet become one delivery per enabled endpoint subscribed
-   to their type (`FOR UPDATE SKIP LOCKED`, so several workers share them);
-2. claim: due deliveries, up to the free sending slots, leased for `webhook_lease_seconds` in a
-   committed transaction (`SKIP LOCKED`: no other worker takes them meanwhile); an endpoint with
+1. lease: queued events (`webhook_queue`, one narrow row per outbox event not dispatched yet),
+   as many as there are free sending slots, leased for `webhook_lease_seconds` in a committed
+   transaction (`FOR UPDATE SKIP LOCKED`: no other worker takes them meanwhile), each with the
+   enabled endpoints subscribed to its type now; no delivery row is written yet;
+2. claim: due deliveries (retries, replays, test pings), up to the free sending slots, leased the
+   same way by pushing their next attempt to the end of the lease; an endpoint with
    `webhook_per_endpoint` sends in flight is passed over, so one slow endpoint cannot take every
-   slot;
+   slot (an event's message to an endpoint that stays full for `SPILL_SECONDS` is not sent by the
+   lease: it is recorded pending, for the claim);
 3. send, each on its own: signed (Standard Webhooks, the current secret and the previous one
    during a rotation's overlap), `webhook-timestamp` from the wall clock, connect within 2 s,
    the whole exchange within 15 s, no redirect followed, every dialled address checked
    (app.webhooks.transport);
-4. record, all finished sends in one statement: a 2xx is delivered; a 410 disables the endpoint;
+4. record, in one statement per kind: an event whose messages are all over leaves the queue and
+   gets its deliveries as their first attempt left them (delivered, in the common case) with the
+   attempts logged; a claimed delivery moves on. A 2xx is delivered; a 410 disables the endpoint;
    anything else is retried on the schedule (app.webhooks.schedule, `Retry-After` honoured), and
    an endpoint failing for `webhook_disable_after_seconds` (5 days) is disabled.
 
-A worker killed after claiming leaves its deliveries due again when the lease ends: they are sent
-again with the same `webhook-id` (at least once). Per-endpoint ordering is not promised.
+So a message delivered at its first attempt costs PostgreSQL the outbox row, a queue row inserted,
+updated (HOT) and deleted, the delivery row and the attempt row, none of them updated afterwards.
+
+A worker killed after leasing or claiming leaves its events queued (its deliveries due) again when
+the lease ends: they are sent again with the same `webhook-id` (at least once). Per-endpoint
+ordering is not promised.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,7 +55,9 @@ log = logging.getLogger("winback.webhooks")
 
 RESPONSE_CHARS = 200
 RESPONSE_BYTES = 4096  # read at most this much of an answer
-DISPATCH_BATCH = 1000
+# an event's message to an endpoint that has had no free slot for this long is left pending,
+# for the claim, so the event's other messages are recorded and the lease moves on
+SPILL_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 3600.0
 PURGE_BATCH = 1000
 # after a send finishes, wait this long for others before recording: fewer, larger transactions
@@ -185,6 +196,8 @@ def result_of(claim: Claim, sent: Sent, now: datetime, rng: random.Random) -> Re
             status = "pending"
     return Result(
         delivery_id=claim.delivery_id,
+        event_id=claim.event_id,
+        endpoint_id=claim.endpoint_id,
         number=number,
         attempted_at=now,
         outcome=sent.outcome,
@@ -198,15 +211,49 @@ def result_of(claim: Claim, sent: Sent, now: datetime, rng: random.Random) -> Re
     )
 
 
+def not_sent(claim: Claim, now: datetime) -> Result:
+    """An event's message the lease did not send: its delivery is made pending, due now."""
+    return Result(
+        delivery_id=None,
+        event_id=claim.event_id,
+        endpoint_id=claim.endpoint_id,
+        number=0,
+        attempted_at=now,
+        outcome="",
+        status_code=None,
+        duration_ms=0.0,
+        error=None,
+        response=None,
+        status="pending",
+        next_attempt_at=now,
+        failure=None,
+    )
+
+
+Key = tuple[int, str, int | None]  # (event, endpoint, delivery): one send in flight
+
+
+def key_of(claim: Claim) -> Key:
+    return (claim.event_id, claim.endpoint_id, claim.delivery_id)
+
+
+@dataclass
+class Leased:
+    """An event this worker leased: its messages' results, recorded once all are in."""
+
+    messages: int
+    results: list[tuple[Claim, Result]] = field(default_factory=list)
+
+
 @dataclass
 class Round:
     """What a worker did: for logs and tests."""
 
-    dispatched: int = 0
+    dispatched: int = 0  # events taken from the queue
     started: int = 0
     recorded: int = 0
     disabled: list[str] = field(default_factory=list)
-    # the claim ran with every slot free: finding nothing then means nothing is due
+    # the lease and the claim ran with every slot free: finding nothing then means nothing is due
     unhindered: bool = False
 
 
@@ -232,9 +279,14 @@ class Deliverer:
             settings.webhook_timeout_seconds,
         )
         self.rng = rng or random.Random()
-        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.in_flight: dict[Key, asyncio.Task[None]] = {}
         self.per_endpoint: Counter[str] = Counter()
+        # claimed deliveries' results, to record
         self.finished: list[tuple[Claim, Result]] = []
+        # leased events not recorded yet, and their messages waiting for a slot (since when)
+        self.leased: dict[int, Leased] = {}
+        self.waiting: deque[tuple[Claim, float]] = deque()
+        self.sends = self.sends_reported = 0  # sends started, and how many a Round has reported
         self.wake = asyncio.Event()
         self.last_purge = float("-inf")
         self.last_dispatch = float("-inf")
@@ -253,24 +305,37 @@ class Deliverer:
 
     # --- the steps --------------------------------------------------------------------------
 
-    async def dispatch(self) -> int:
-        """Make the deliveries of every undispatched outbox row (own transaction)."""
-        async with self.sessionmaker() as session, session.begin():
-            return await self._dispatch(session, self.now())
+    def _free(self) -> int:
+        return self.settings.webhook_concurrency - len(self.in_flight) - len(self.waiting)
 
-    async def _dispatch(self, session: AsyncSession, now: datetime) -> int:
-        total = 0
-        while True:
-            events, _ = await repository.dispatch(session, now, DISPATCH_BATCH)
-            total += events
-            if events < DISPATCH_BATCH:
-                self.last_dispatch = time.monotonic()
-                return total
+    async def _lease(
+        self, session: AsyncSession, now: datetime, taken: int
+    ) -> dict[int, list[Claim]]:
+        """Queued events for the slots `taken` claims leave free (none while leased messages
+        still wait for one); those with nobody to send them to are recorded at once."""
+        free = self._free() - taken
+        if free <= 0 or self.waiting:
+            return {}
+        lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
+        leased = await repository.lease(session, now, lease_until, free)
+        if len(leased) < free:  # the queue is empty: look again at the next poll
+            self.last_dispatch = time.monotonic()
+        empty = [event_id for event_id, claims in leased.items() if not claims]
+        await repository.record_events(session, empty, [], now)
+        return leased
+
+    def _took(self, leased: dict[int, list[Claim]]) -> None:
+        """The leased events' messages wait for a slot (once the lease is committed)."""
+        moment = time.monotonic()
+        for event_id, claims in leased.items():
+            if claims:
+                self.leased[event_id] = Leased(len(claims))
+                self.waiting.extend((claim, moment) for claim in claims)
 
     async def _claim(self, session: AsyncSession, now: datetime) -> list[Claim]:
         """Due deliveries for the free slots, at most `webhook_per_endpoint` in flight to one
         endpoint."""
-        free = self.settings.webhook_concurrency - len(self.in_flight)
+        free = self._free()
         if free <= 0:
             return []
         cap = self.settings.webhook_per_endpoint
@@ -278,48 +343,116 @@ class Deliverer:
         lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         return await repository.claim(session, now, lease_until, free, cap, room)
 
+    def _start(self, claim: Claim) -> None:
+        self.sends += 1
+        self.per_endpoint[claim.endpoint_id] += 1
+        self.in_flight[key_of(claim)] = asyncio.create_task(self._deliver(claim))
+
+    def _start_waiting(self) -> int:
+        """Start the leased messages that have a slot now; leave pending those whose endpoint
+        has had no slot for `SPILL_SECONDS`. Returns how many started."""
+        cap = self.settings.webhook_per_endpoint
+        moment = time.monotonic()
+        started, kept = 0, deque[tuple[Claim, float]]()
+        for claim, since in self.waiting:
+            free = self.settings.webhook_concurrency - len(self.in_flight)
+            if free > 0 and self.per_endpoint[claim.endpoint_id] < cap:
+                self._start(claim)
+                started += 1
+            elif moment - since >= SPILL_SECONDS:
+                self._finish_leased(claim, not_sent(claim, self.now()))
+            else:
+                kept.append((claim, since))
+        self.waiting = kept
+        return started
+
+    def _spill(self, endpoint_ids: set[str]) -> None:
+        """Messages waiting for endpoints disabled (or about to be) are not sent: recorded
+        failed, as the endpoint's pending deliveries are."""
+        kept = deque[tuple[Claim, float]]()
+        for claim, since in self.waiting:
+            if claim.endpoint_id in endpoint_ids:
+                self._finish_leased(claim, not_sent(claim, self.now()))
+            else:
+                kept.append((claim, since))
+        self.waiting = kept
+
+    def _finish_leased(self, claim: Claim, result: Result) -> None:
+        leased = self.leased.get(claim.event_id)
+        if leased is not None:
+            leased.results.append((claim, result))
+
     async def _deliver(self, claim: Claim) -> None:
         try:
             sent = await self.sender.send(claim, self.now())
         except Exception as exc:  # a bug of ours: logged as an attempt, retried on schedule
-            log.exception("sending delivery %s failed", claim.delivery_id)
+            log.exception("sending event %s to %s failed", claim.event_id, claim.endpoint_id)
             sent = Sent("error", error=f"{type(exc).__name__} in winback")
-        self.finished.append((claim, result_of(claim, sent, self.now(), self.rng)))
-        del self.in_flight[claim.delivery_id]
+        result = result_of(claim, sent, self.now(), self.rng)
+        if claim.delivery_id is None:
+            self._finish_leased(claim, result)
+        else:
+            self.finished.append((claim, result))
+        del self.in_flight[key_of(claim)]
         self.per_endpoint[claim.endpoint_id] -= 1
         if self.per_endpoint[claim.endpoint_id] <= 0:
             del self.per_endpoint[claim.endpoint_id]
+        if result.outcome == "gone":  # disabled when recorded: send it nothing more
+            self._spill({claim.endpoint_id})
+        self._start_waiting()  # a slot is free: the leased messages need no round trip
         self.wake.set()
 
+    def _ready(self) -> dict[int, Leased]:
+        """The leased events whose messages are all over."""
+        ready = {
+            e: leased for e, leased in self.leased.items() if len(leased.results) >= leased.messages
+        }
+        for event_id in ready:
+            del self.leased[event_id]
+        return ready
+
     async def _record(
-        self, session: AsyncSession, done: list[tuple[Claim, Result]], now: datetime
-    ) -> tuple[set[int], list[str]]:
-        """Log the attempts, move the deliveries on, and keep the endpoints' health: reachable
-        again, failing from now, disabled (410, or failing too long). The endpoint statements
-        run only when a claim saw a state this result changes (the SQL checks again), so a
-        healthy endpoint costs one statement per group of results."""
+        self,
+        session: AsyncSession,
+        done: list[tuple[Claim, Result]],
+        events: dict[int, Leased],
+        now: datetime,
+    ) -> tuple[int, list[str], list[Result]]:
+        """Log the attempts, make the events' deliveries and move the claimed ones on, and keep
+        the endpoints' health: reachable again, failing from now, disabled (410, or failing too
+        long). The endpoint statements run only when a claim saw a state this result changes
+        (the SQL checks again), so a healthy endpoint costs no statement of its own. Returns
+        (results recorded, endpoints disabled, the results whose attempt was logged)."""
+        fresh = [pair for leased in events.values() for pair in leased.results]
+        logged_pairs = await repository.record_events(
+            session, list(events), [result for _, result in fresh], now
+        )
         recorded = await repository.record(session, [result for _, result in done])
-        delivered = {c.endpoint_id for c, r in done if r.outcome == "delivered"}
-        failed = [(c, r) for c, r in done if r.outcome not in ("delivered", "gone")]
+        logged = [r for _, r in done if r.delivery_id in recorded] + [
+            r for _, r in fresh if r.number and (r.event_id, r.endpoint_id) in logged_pairs
+        ]
+        attempted = [(c, r) for c, r in [*done, *fresh] if r.number]
+        delivered = {c.endpoint_id for c, r in attempted if r.outcome == "delivered"}
+        failed = [(c, r) for c, r in attempted if r.outcome not in ("delivered", "gone")]
         cutoff = now - timedelta(seconds=self.settings.webhook_disable_after_seconds)
-        reachable = {c.endpoint_id for c, r in done if r.outcome == "delivered" and c.failing_since}
+        reachable = {
+            c.endpoint_id for c, r in attempted if r.outcome == "delivered" and c.failing_since
+        }
         failing = {c.endpoint_id for c, _ in failed if c.failing_since is None} - delivered
         overdue = {
             c.endpoint_id for c, _ in failed if c.failing_since and c.failing_since <= cutoff
         } - delivered
-        gone = sorted({c.endpoint_id for c, r in done if r.outcome == "gone"})
+        gone = sorted({c.endpoint_id for c, r in attempted if r.outcome == "gone"})
         await repository.mark_reachable(session, sorted(reachable))
         await repository.mark_failing(session, sorted(failing), now)
         disabled = await repository.disable(session, gone, "410 Gone", now)
         days = self.settings.webhook_disable_after_seconds / 86400
         reason = f"failing for {days:g} days"
         disabled += await repository.disable(session, sorted(overdue), reason, now, cutoff)
-        return recorded, disabled
+        return len(logged), disabled, logged
 
     async def record_finished(self) -> tuple[int, list[str]]:
         """Record every finished send (own transaction). Returns (recorded, disabled)."""
-        if not self.finished:
-            return 0, []
         done = await self.step(dispatch=False, claim=False)
         return done.recorded, done.disabled
 
@@ -338,47 +471,70 @@ class Deliverer:
                 return total
 
     async def step(self, dispatch: bool = True, claim: bool = True) -> Round:
-        """In one transaction: record the sends that finished, dispatch new outbox rows, claim
-        due deliveries for the free slots; then start sending what was claimed."""
+        """In one transaction: record the sends that finished, claim due deliveries for the free
+        slots, lease queued events for the rest; then start sending what was taken."""
         done = Round()
+        self._start_waiting()  # and leave pending what waited too long
         finished, self.finished = self.finished, []
+        events = self._ready()
         now = self.now()
+        if not (finished or events or dispatch or claim):
+            return done
         try:
             async with self.sessionmaker() as session, session.begin():
-                recorded: set[int] = set()
-                if finished:
-                    recorded, done.disabled = await self._record(session, finished, now)
-                if dispatch:
-                    done.dispatched = await self._dispatch(session, now)
-                done.unhindered = claim and not self.in_flight
+                logged: list[Result] = []
+                if finished or events:
+                    done.recorded, done.disabled, logged = await self._record(
+                        session, finished, events, now
+                    )
+                done.unhindered = claim and dispatch and not self.in_flight and not self.waiting
                 claims = await self._claim(session, now) if claim else []
+                leased = await self._lease(session, now, len(claims)) if dispatch else {}
         except BaseException:
             self.finished = finished + self.finished  # recorded next time (or sent again)
+            self.leased.update(events)
             raise
-        done.recorded = len(recorded)
-        for _, result in finished:
-            if result.delivery_id in recorded:
-                metrics.WEBHOOK_ATTEMPTS.labels(result.outcome).inc()
+        for result in logged:
+            metrics.WEBHOOK_ATTEMPTS.labels(result.outcome).inc()
         for endpoint_id in done.disabled:
             log.warning("webhook endpoint %s disabled", endpoint_id)
+        if done.disabled:
+            self._spill(set(done.disabled))
+        done.dispatched = len(leased)
+        self._took(leased)
         for claimed in claims:
-            self.per_endpoint[claimed.endpoint_id] += 1
-            self.in_flight[claimed.delivery_id] = asyncio.create_task(self._deliver(claimed))
-        done.started = len(claims)
+            self._start(claimed)
+        self._start_waiting()
+        # every send started since the last step (a finished one starts the next waiting message)
+        done.started, self.sends_reported = self.sends - self.sends_reported, self.sends
         return done
 
     # --- driving it -------------------------------------------------------------------------
 
-    async def settle(self) -> Round:
-        """Let every send in flight finish, and record them."""
+    def _busy(self) -> bool:
+        return bool(self.in_flight or self.waiting or self.leased or self.finished)
+
+    async def _wait_for_sends(self, at_most: float) -> None:
+        """Until a send finishes, or `at_most` seconds (a leased message may have waited long
+        enough to be left pending)."""
         if self.in_flight:
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            running = set(self.in_flight.values())
+            await asyncio.wait(running, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
+        elif self.waiting:
+            await asyncio.sleep(at_most)
+
+    async def settle(self) -> Round:
+        """Let every send in flight (and every leased message) finish, and record them."""
+        while self.in_flight or self.waiting:
+            await self._wait_for_sends(SPILL_SECONDS / 4)
+            self._start_waiting()
         done = Round()
-        done.recorded, done.disabled = await self.record_finished()
+        if self.finished or self.leased:
+            done.recorded, done.disabled = await self.record_finished()
         return done
 
     async def drain(self) -> Round:
-        """Dispatch and send everything due now, until nothing is due or in flight (a test, or
+        """Take and send everything due now, until nothing is due or in flight (a test, or
         `winback worker --once`). Retries scheduled later are left for later."""
         total = Round()
         while True:
@@ -387,14 +543,9 @@ class Deliverer:
             total.started += done.started
             total.recorded += done.recorded
             total.disabled += done.disabled
-            if not self.in_flight and not done.started and done.unhindered:
-                settled = await self.settle()
-                total.recorded += settled.recorded
-                total.disabled += settled.disabled
+            if not self._busy() and not done.started and done.unhindered and not done.dispatched:
                 return total
-            if self.in_flight:
-                running = set(self.in_flight.values())
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            await self._wait_for_sends(SPILL_SECONDS / 4)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: step, then wait for a finished send, the poll interval or stop;
@@ -403,7 +554,7 @@ class Deliverer:
         while not stop.is_set():
             self.wake.clear()  # a send finishing from here on wakes the wait below
             try:
-                # new outbox rows are looked for every poll, not at each finished send
+                # the queue is looked at every poll, or at once while the last look filled up
                 due = time.monotonic() - self.last_dispatch >= poll
                 await self.step(dispatch=due)
                 await self.purge()
@@ -412,8 +563,9 @@ class Deliverer:
             except Exception:  # the database went away, a bug: the next step retries
                 log.exception("webhook delivery step failed")
             waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
+            wait = min(poll, SPILL_SECONDS / 2) if self.waiting else poll
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll):
+                async with asyncio.timeout(wait):
                     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()

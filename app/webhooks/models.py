@@ -5,10 +5,14 @@
 - `webhook_event`: the outbox. A row is written by the change that causes it, in the same
   transaction (a client's status or tier moving, a campaign created), when some endpoint
   subscribes to its type; `body` is the exact JSON sent, `webhook_id` the `webhook-id` header,
-  the same for every attempt, endpoint and replay. `dispatched_at` is NULL until the worker has
-  made a delivery per subscribed endpoint.
+  the same for every attempt, endpoint and replay. Written once, never updated (until retention
+  or erasure deletes it).
+- `webhook_queue`: the events not dispatched yet, one narrow row each, written with the event;
+  a worker leases rows (`lease_until`, not indexed, so the lease is a HOT update), sends, then
+  deletes them in the statement that records the deliveries.
 - `webhook_delivery`: one event to one endpoint: pending with its next attempt, delivered, or
-  failed (attempts used up, or the endpoint disabled). A replay or a test ping is a new one.
+  failed (attempts used up, or the endpoint disabled). Made by the worker once the event's first
+  attempt is over (already delivered in the common case), or pending by a replay or a test ping.
 - `webhook_attempt`: each try, for the delivery log: when, outcome, status code, duration,
   error, the start of the answer.
 """
@@ -76,7 +80,6 @@ class WebhookEvent(Base):
     client_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(TS)
     body: Mapped[str] = mapped_column(Text)
-    dispatched_at: Mapped[datetime | None] = mapped_column(TS)
 
     __table_args__ = (
         Index("ix_webhook_event_created_at", "created_at"),  # replay, retention
@@ -85,12 +88,20 @@ class WebhookEvent(Base):
             "client_id",
             postgresql_where=text("client_id IS NOT NULL"),
         ),
-        Index(
-            "ix_webhook_event_undispatched",
-            "id",
-            postgresql_where=text("dispatched_at IS NULL"),
-        ),
     )
+
+
+class WebhookQueue(Base):
+    """An event not dispatched yet (no foreign key: erasure deletes the rows it must)."""
+
+    __tablename__ = "webhook_queue"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # a worker sends it until then; NULL: never taken
+    lease_until: Mapped[datetime | None] = mapped_column(TS)
+
+    # room on each page for the lease's new row version: the update stays HOT
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
 
 
 class WebhookDelivery(Base):
@@ -116,15 +127,11 @@ class WebhookDelivery(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         CheckConstraint("origin IN ('event', 'replay', 'test')", name="origin"),
-        # what is due, oldest first: per endpoint (the worker's claim) and overall (the backlog)
+        # what is due, per endpoint (the worker's claim; the backlog reads it whole: only
+        # retries, replays and test pings are ever pending)
         Index(
             "ix_webhook_delivery_endpoint_due",
             "endpoint_id",
-            "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-        ),
-        Index(
-            "ix_webhook_delivery_due",
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
         ),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -47,15 +47,20 @@ async def page(
 # --- the outbox: written by the change that causes it -------------------------------------------
 
 # Only types some endpoint (enabled or not: a disabled one can be re-enabled and replayed)
-# subscribes to are recorded; with no endpoint at all the statement writes nothing.
+# subscribes to are recorded; with no endpoint at all the statement writes nothing. Each event is
+# queued for the worker in the same statement (a narrow row: the event itself is never updated).
 _ENQUEUE = text(
     """
-    INSERT INTO webhook_event (type, client_id, created_at, body)
-    SELECT e.type, e.client_id, e.created_at, e.body
-    FROM unnest(CAST(:types AS text[]), CAST(:client_ids AS text[]),
-                CAST(:created AS timestamptz[]), CAST(:bodies AS text[]))
-         AS e(type, client_id, created_at, body)
-    WHERE EXISTS (SELECT 1 FROM webhook_endpoint w WHERE e.type = ANY (w.event_types))
+    WITH made AS (
+        INSERT INTO webhook_event (type, client_id, created_at, body)
+        SELECT e.type, e.client_id, e.created_at, e.body
+        FROM unnest(CAST(:types AS text[]), CAST(:client_ids AS text[]),
+                    CAST(:created AS timestamptz[]), CAST(:bodies AS text[]))
+             AS e(type, client_id, created_at, body)
+        WHERE EXISTS (SELECT 1 FROM webhook_endpoint w WHERE e.type = ANY (w.event_types))
+        RETURNING id
+    )
+    INSERT INTO webhook_queue (event_id) SELECT id FROM made
     """
 )
 
@@ -76,48 +81,32 @@ async def enqueue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> N
     )
 
 
-async def forget_client(session: AsyncSession, client_id: str) -> None:
-    """Erasure: the client's events leave the outbox, with their deliveries and attempts."""
-    await session.execute(delete(WebhookEvent).where(WebhookEvent.client_id == client_id))
-
-
-# --- the worker ---------------------------------------------------------------------------------
-
-# New outbox rows, a delivery per enabled endpoint subscribed to the type now, marked dispatched.
-_DISPATCH = text(
+_FORGET = text(
     """
-    WITH batch AS (
-        SELECT id, type FROM webhook_event WHERE dispatched_at IS NULL
-        ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
-    ), made AS (
-        INSERT INTO webhook_delivery
-            (event_id, endpoint_id, origin, status, attempts, next_attempt_at, created_at)
-        SELECT b.id, w.id, 'event', 'pending', 0, :now, :now
-        FROM batch b JOIN webhook_endpoint w ON w.enabled AND b.type = ANY (w.event_types)
-        ORDER BY b.id, w.id
-        RETURNING 1
-    ), marked AS (
-        UPDATE webhook_event e SET dispatched_at = :now FROM batch b WHERE e.id = b.id
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM marked) AS events, (SELECT count(*) FROM made) AS deliveries
+    WITH gone AS (DELETE FROM webhook_event WHERE client_id = :client_id RETURNING id)
+    DELETE FROM webhook_queue q USING gone WHERE q.event_id = gone.id
     """
 )
 
 
-async def dispatch(session: AsyncSession, now: datetime, limit: int) -> tuple[int, int]:
-    """One batch of undispatched outbox rows (rows other workers hold are skipped); returns
-    (events dispatched, deliveries made)."""
-    events, deliveries = (await session.execute(_DISPATCH, {"now": now, "limit": limit})).one()
-    return int(events), int(deliveries)
+async def forget_client(session: AsyncSession, client_id: str) -> None:
+    """Erasure: the client's events leave the outbox (and the queue), with their deliveries and
+    attempts."""
+    await session.execute(_FORGET, {"client_id": client_id})
+
+
+# --- the worker ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery a worker holds until `lease_until`: what it needs to sign and send it."""
+    """A message a worker holds until its lease ends: what it needs to sign and send it. Either a
+    delivery (a retry, a replay, a test ping: `delivery_id`) or an event taken from the queue for
+    one of its endpoints (`delivery_id` None: the delivery is made when the result is recorded)."""
 
-    delivery_id: int
+    delivery_id: int | None
     attempts: int  # made before this one
+    event_id: int
     webhook_id: str
     event_type: str
     body: str
@@ -127,6 +116,45 @@ class Claim:
     previous_secret_sealed: bytes | None
     previous_secret_expires_at: datetime | None
     failing_since: datetime | None  # the endpoint's, when claimed
+
+
+# Queued events, oldest first, skipping rows other workers hold, leased until `lease_until` (a
+# HOT update of a narrow row), with the enabled endpoints subscribed to each now (none: the event
+# is recorded at once, sent to no one). A worker that dies before recording leaves them queued,
+# taken again when the lease ends: sent again, with the same webhook-id.
+_LEASE = text(
+    """
+    WITH leased AS (
+        UPDATE webhook_queue q SET lease_until = :lease_until
+        FROM (SELECT event_id FROM webhook_queue
+              WHERE lease_until IS NULL OR lease_until <= :now
+              ORDER BY event_id LIMIT :limit FOR UPDATE SKIP LOCKED) pick
+        WHERE q.event_id = pick.event_id
+        RETURNING q.event_id
+    )
+    SELECT l.event_id, e.webhook_id, e.type AS event_type, e.body, w.id AS endpoint_id, w.url,
+           w.secret_sealed, w.previous_secret_sealed, w.previous_secret_expires_at,
+           w.failing_since
+    FROM leased l
+    LEFT JOIN webhook_event e ON e.id = l.event_id
+    LEFT JOIN webhook_endpoint w ON w.enabled AND e.type = ANY (w.event_types)
+    ORDER BY l.event_id, w.id
+    """
+)
+
+
+async def lease(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> dict[int, list[Claim]]:
+    """Up to `limit` queued events, leased until `lease_until`: each with a claim per enabled
+    endpoint subscribed to its type (an empty list: nobody to send it to)."""
+    parameters = {"now": now, "lease_until": lease_until, "limit": limit}
+    leased: dict[int, list[Claim]] = {}
+    for row in (await session.execute(_LEASE, parameters)).mappings():
+        claims = leased.setdefault(row["event_id"], [])
+        if row["endpoint_id"] is not None:
+            claims.append(Claim(delivery_id=None, attempts=0, **row))
+    return leased
 
 
 # Due deliveries, oldest first, at most `room` per endpoint (a worker's cap minus what it already
@@ -157,7 +185,7 @@ _CLAIM = text(
         UPDATE webhook_delivery d SET next_attempt_at = :lease_until FROM due WHERE d.id = due.id
         RETURNING d.id, d.attempts, d.event_id, d.endpoint_id
     )
-    SELECT c.id AS delivery_id, c.attempts, e.webhook_id, e.type AS event_type, e.body,
+    SELECT c.id AS delivery_id, c.attempts, c.event_id, e.webhook_id, e.type AS event_type, e.body,
            w.id AS endpoint_id, w.url, w.secret_sealed, w.previous_secret_sealed,
            w.previous_secret_expires_at, w.failing_since
     FROM claimed c
@@ -192,9 +220,12 @@ async def claim(
 
 @dataclass(frozen=True)
 class Result:
-    """What one attempt came to, as the log records it."""
+    """What one attempt came to, as the log records it (`number` 0: an event taken from the
+    queue but not sent, its delivery left pending for the claim)."""
 
-    delivery_id: int
+    delivery_id: int | None  # None: an event's first attempt, its delivery not made yet
+    event_id: int
+    endpoint_id: str
     number: int
     attempted_at: datetime
     outcome: str
@@ -258,6 +289,89 @@ async def record(session: AsyncSession, results: Sequence[Result]) -> set[int]:
         "failures": [r.failure for r in results],
     }
     return {row[0] for row in await session.execute(_RECORD, parameters)}
+
+
+# The events whose first attempts are over, in one statement: their queue rows are deleted (only
+# the worker that deletes one records the event: a worker whose lease ran out and whose event
+# another took over records nothing twice) and a delivery per endpoint is made as the attempt
+# left it (delivered in the common case: it never enters the pending indexes), with its attempt
+# logged; a message not sent is made pending, due now. An endpoint deleted meanwhile gets nothing;
+# one disabled meanwhile gets its messages failed rather than pending.
+_RECORD_EVENTS = text(
+    """
+    WITH r AS (
+        SELECT * FROM unnest(
+            CAST(:event_ids AS bigint[]), CAST(:endpoint_ids AS text[]), CAST(:numbers AS int[]),
+            CAST(:attempted AS timestamptz[]), CAST(:outcomes AS text[]),
+            CAST(:codes AS int[]), CAST(:durations AS float8[]), CAST(:errors AS text[]),
+            CAST(:responses AS text[]), CAST(:statuses AS text[]),
+            CAST(:nexts AS timestamptz[]), CAST(:failures AS text[]))
+        AS r(event_id, endpoint_id, number, attempted_at, outcome, status_code, duration_ms,
+             error, response, status, next_attempt_at, failure)
+    ), done AS (
+        DELETE FROM webhook_queue WHERE event_id = ANY (CAST(:events AS bigint[]))
+        RETURNING event_id
+    ), made AS (
+        INSERT INTO webhook_delivery (event_id, endpoint_id, origin, status, attempts,
+                                      next_attempt_at, created_at, finished_at, failure)
+        SELECT r.event_id, r.endpoint_id, 'event', x.status, r.number,
+               CASE WHEN x.status = 'pending' THEN r.next_attempt_at END, :now,
+               CASE WHEN x.status <> 'pending' THEN coalesce(r.attempted_at, :now) END,
+               x.failure
+        FROM r
+        JOIN done ON done.event_id = r.event_id
+        JOIN webhook_endpoint w ON w.id = r.endpoint_id
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN r.status = 'pending' AND NOT w.enabled THEN 'failed'
+                        ELSE r.status END AS status,
+                   CASE WHEN r.status = 'pending' AND NOT w.enabled THEN
+                            CASE WHEN w.disabled_reason IS NULL
+                                      OR w.disabled_reason = 'disabled by an admin'
+                                 THEN 'endpoint disabled'
+                                 ELSE 'endpoint disabled: ' || w.disabled_reason END
+                        ELSE r.failure END AS failure
+        ) x
+        ORDER BY r.event_id, r.endpoint_id
+        RETURNING id, event_id, endpoint_id, attempts
+    ), logged AS (
+        INSERT INTO webhook_attempt (delivery_id, number, attempted_at, outcome, status_code,
+                                     duration_ms, error, response)
+        SELECT m.id, 1, r.attempted_at, r.outcome, r.status_code, r.duration_ms, r.error,
+               r.response
+        FROM made m JOIN r ON r.event_id = m.event_id AND r.endpoint_id = m.endpoint_id
+        WHERE m.attempts = 1
+    )
+    SELECT event_id, endpoint_id FROM made WHERE attempts = 1
+    """
+)
+
+
+async def record_events(
+    session: AsyncSession, events: Sequence[int], results: Sequence[Result], now: datetime
+) -> set[tuple[int, str]]:
+    """Record these leased events: the deliveries of `results` (their first attempts, or
+    `number` 0 for a message not sent), and the events out of the queue. Returns the (event,
+    endpoint) pairs whose attempt was logged."""
+    if not events:
+        return set()
+    parameters = {
+        "events": list(events),
+        "now": now,
+        "event_ids": [r.event_id for r in results],
+        "endpoint_ids": [r.endpoint_id for r in results],
+        "numbers": [r.number for r in results],
+        "attempted": [r.attempted_at for r in results],
+        "outcomes": [r.outcome for r in results],
+        "codes": [r.status_code for r in results],
+        "durations": [r.duration_ms for r in results],
+        "errors": [r.error for r in results],
+        "responses": [r.response for r in results],
+        "statuses": [r.status for r in results],
+        "nexts": [r.next_attempt_at for r in results],
+        "failures": [r.failure for r in results],
+    }
+    rows = await session.execute(_RECORD_EVENTS, parameters)
+    return {(int(event_id), str(endpoint_id)) for event_id, endpoint_id in rows}
 
 
 _REACHABLE = text(
@@ -336,7 +450,7 @@ async def fail_pending(
 async def add_test(
     session: AsyncSession, endpoint_id: str, body: str, now: datetime
 ) -> WebhookDelivery:
-    """A ping for one endpoint: an outbox row nobody else is sent (already dispatched) and one
+    """A ping for one endpoint: an outbox row nobody else is sent (never queued) and one
     delivery, due now."""
     event = WebhookEvent(
         webhook_id=f"msg_{uuid.uuid4().hex}",  # the column default's form, known before flush
@@ -344,7 +458,6 @@ async def add_test(
         client_id=None,
         created_at=now,
         body=body,
-        dispatched_at=now,
     )
     session.add(event)
     await session.flush()
@@ -439,15 +552,18 @@ async def attempts_of(
 
 # --- operations: backlog, retention ---------------------------------------------------------------
 
+# The pending deliveries are retries, replays and test pings only (an event's deliveries are made
+# once its first attempt is over), so their per-endpoint index is read whole; the queue's oldest
+# event is its lowest id (ids follow time closely enough for an age in seconds).
 _BACKLOG = text(
     """
     SELECT (SELECT count(*) FROM webhook_delivery
             WHERE status = 'pending' AND next_attempt_at <= :now) AS due,
            (SELECT min(next_attempt_at) FROM webhook_delivery
             WHERE status = 'pending' AND next_attempt_at <= :now) AS oldest_due,
-           (SELECT count(*) FROM webhook_event WHERE dispatched_at IS NULL) AS undispatched,
-           (SELECT min(created_at) FROM webhook_event WHERE dispatched_at IS NULL)
-               AS oldest_undispatched,
+           (SELECT count(*) FROM webhook_queue) AS undispatched,
+           (SELECT created_at FROM webhook_event
+            WHERE id = (SELECT min(event_id) FROM webhook_queue)) AS oldest_undispatched,
            (SELECT count(*) FROM webhook_delivery
             WHERE status = 'pending' AND next_attempt_at > :now) AS scheduled
     """
@@ -457,7 +573,8 @@ _OLDEST = text(
     SELECT least(
         (SELECT min(next_attempt_at) FROM webhook_delivery
          WHERE status = 'pending' AND next_attempt_at <= :now),
-        (SELECT min(created_at) FROM webhook_event WHERE dispatched_at IS NULL))
+        (SELECT created_at FROM webhook_event
+         WHERE id = (SELECT min(event_id) FROM webhook_queue)))
     """
 )
 
@@ -478,7 +595,7 @@ async def backlog(session: AsyncSession, now: datetime) -> Backlog:
 
 
 async def oldest_due(session: AsyncSession, now: datetime) -> datetime | None:
-    """When the oldest message waiting to be sent became due (two index probes)."""
+    """When the oldest message waiting to be sent became due (a few index probes)."""
     moment: datetime | None = await session.scalar(_OLDEST, {"now": now})
     return moment
 
@@ -487,7 +604,8 @@ _PURGE = text(
     """
     DELETE FROM webhook_event WHERE id IN (
         SELECT e.id FROM webhook_event e
-        WHERE e.created_at < :before AND e.dispatched_at IS NOT NULL
+        WHERE e.created_at < :before
+          AND NOT EXISTS (SELECT 1 FROM webhook_queue q WHERE q.event_id = e.id)
           AND NOT EXISTS (SELECT 1 FROM webhook_delivery d
                           WHERE d.event_id = e.id AND d.status = 'pending')
         ORDER BY e.created_at LIMIT :limit FOR UPDATE SKIP LOCKED)

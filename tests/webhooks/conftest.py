@@ -25,7 +25,13 @@ DEVELOPMENT = {"webhook_allow_http": True, "webhook_allowed_networks": "127.0.0.
 # seals the endpoints' secrets in these tests, in-process and in the processes they start (no
 # key file is written in the data directory)
 TEST_SECRET_KEY = "test-secret-key-" + "s" * 32
-WEBHOOK_TABLES = ("webhook_attempt", "webhook_delivery", "webhook_event", "webhook_endpoint")
+WEBHOOK_TABLES = (
+    "webhook_attempt",
+    "webhook_delivery",
+    "webhook_queue",
+    "webhook_event",
+    "webhook_endpoint",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.webhooks import schedule
-from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.webhooks.repository import claim
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
+from app.webhooks.repository import claim, lease
 from tests.conftest import NOW, Clock
 from tests.webhooks.conftest import Headers, deliverer, order, post, register
 from tests.webhooks.receiver import Receiver, Reply
@@ -192,22 +192,52 @@ async def test_410_gone_disables_the_endpoint(
 ) -> None:
     endpoint_id, _ = await register(hooks_api, headers, receiver.url)
     receiver.answer(Reply(410, body="gone"))
-    await post(hooks_api, headers, order("acme", 1, 3), order("bolt", 1, 3))
+    await post(hooks_api, headers, order("acme", 1, 3))
+    for _ in range(2):  # two deliveries waiting to be sent
+        ping = await hooks_api.post(
+            f"/v1/webhook-endpoints/{endpoint_id}/test", headers=headers["admin"]
+        )
+        assert ping.status_code == 202
     async with deliverer(committed, clock, webhook_concurrency=1) as worker:
         await worker.drain()
-        assert len(receiver.requests) == 1  # the other delivery was not sent
+        assert len(receiver.requests) == 1  # the others were not sent
         endpoint = await endpoint_row(committed, endpoint_id)
         assert (endpoint.enabled, endpoint.disabled_reason) == (False, "410 Gone")
         assert endpoint.disabled_at == NOW
-        first, second = await deliveries(committed)
-        assert (first.status, first.failure) == ("failed", "410 Gone: the endpoint was disabled")
-        assert (second.status, second.failure) == ("failed", "endpoint disabled: 410 Gone")
+        assert sorted((d.status, d.failure) for d in await deliveries(committed)) == [
+            ("failed", "410 Gone: the endpoint was disabled"),
+            ("failed", "endpoint disabled: 410 Gone"),
+        ]  # acme's event, taken after the 410, is sent to no one
 
         await post(hooks_api, headers, order("cara", 1, 3))
         done = await worker.drain()  # recorded in the outbox, sent to no one
         assert (done.dispatched, done.started) == (1, 0)
+        assert len(await deliveries(committed)) == 2
     read = await hooks_api.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=headers["admin"])
     assert read.json()["enabled"] is False and read.json()["disabled_reason"] == "410 Gone"
+
+
+async def test_messages_waiting_in_a_worker_for_an_endpoint_it_disables_are_not_sent(
+    hooks_api: AsyncClient,
+    committed: Sessions,
+    clock: Clock,
+    headers: Headers,
+    receiver: Receiver,
+) -> None:
+    """A worker takes several events at once; after a 410 the ones it has not sent yet to that
+    endpoint fail (the endpoint is disabled) instead of being sent."""
+    endpoint_id, _ = await register(hooks_api, headers, receiver.url)
+    receiver.answer(Reply(410, body="gone"))
+    await post(hooks_api, headers, *(order(f"c{n}", 1, 3) for n in range(4)))
+    async with deliverer(committed, clock, webhook_concurrency=4, webhook_per_endpoint=1) as w:
+        await w.drain()
+    assert len(receiver.requests) == 1
+    found = await deliveries(committed)
+    assert sorted((d.status, d.failure) for d in found) == [
+        ("failed", "410 Gone: the endpoint was disabled"),
+        *[("failed", "endpoint disabled: 410 Gone")] * 3,
+    ]
+    assert not (await endpoint_row(committed, endpoint_id)).enabled
 
 
 async def test_an_endpoint_failing_for_five_days_is_disabled(
@@ -406,7 +436,7 @@ async def test_several_workers_never_send_the_same_attempt_twice(
     assert {d.attempts for d in await deliveries(committed)} == {1}
 
 
-async def test_a_worker_lost_after_claiming_leaves_the_message_to_another_with_its_id(
+async def test_a_worker_lost_after_leasing_leaves_the_message_to_another_with_its_id(
     hooks_api: AsyncClient,
     committed: Sessions,
     clock: Clock,
@@ -415,8 +445,61 @@ async def test_a_worker_lost_after_claiming_leaves_the_message_to_another_with_i
 ) -> None:
     _, secret = await register(hooks_api, headers, receiver.url)
     await post(hooks_api, headers, order("acme", 1, 3))
-    async with deliverer(committed, clock) as worker:
-        await worker.dispatch()
+    async with committed() as session, session.begin():  # a worker takes the event, then dies
+        [[claimed]] = (await lease(session, NOW, NOW + timedelta(seconds=60), 10)).values()
+    async with deliverer(committed, clock) as other:
+        assert (await other.drain()).started == 0  # leased: nobody else sends it
+        assert await deliveries(committed) == []  # nothing recorded
+        clock.now = NOW + timedelta(seconds=61)  # the lease ran out
+        assert (await other.drain()).started == 1
+    [message] = receiver.requests
+    assert message.webhook_id == claimed.webhook_id
+    message.verify(secret)
+    [delivery] = await deliveries(committed)
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    async with committed() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookQueue)) == 0
+
+
+async def test_a_late_worker_records_nothing_twice(
+    hooks_api: AsyncClient,
+    committed: Sessions,
+    clock: Clock,
+    headers: Headers,
+    receiver: Receiver,
+) -> None:
+    """A worker whose lease ran out while it sent: another took the event over and recorded it;
+    the first one's result is then not recorded (one delivery, one attempt)."""
+    await register(hooks_api, headers, receiver.url)
+    await post(hooks_api, headers, order("acme", 1, 3))
+    slow = deliverer(committed, clock)
+    async with slow:
+        await slow.step()  # leased, sending
+        await asyncio.gather(*slow.in_flight.values())
+        clock.now = NOW + timedelta(seconds=61)
+        async with deliverer(committed, clock) as other:
+            assert (await other.drain()).started == 1  # the lease ran out: sent again
+        assert (await slow.step()).recorded == 0
+    assert len(receiver.requests) == 2
+    assert receiver.requests[0].webhook_id == receiver.requests[1].webhook_id
+    [delivery] = await deliveries(committed)
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    async with committed() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookAttempt)) == 1
+
+
+async def test_a_worker_lost_after_claiming_leaves_the_delivery_to_another_with_its_id(
+    hooks_api: AsyncClient,
+    committed: Sessions,
+    clock: Clock,
+    headers: Headers,
+    receiver: Receiver,
+) -> None:
+    endpoint_id, secret = await register(hooks_api, headers, receiver.url)
+    ping = await hooks_api.post(
+        f"/v1/webhook-endpoints/{endpoint_id}/test", headers=headers["admin"]
+    )
+    assert ping.status_code == 202
     async with committed() as session, session.begin():  # a worker claims, then dies
         [claimed] = await claim(session, NOW, NOW + timedelta(seconds=60), 10, 8)
     async with deliverer(committed, clock) as other:

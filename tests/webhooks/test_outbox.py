@@ -19,6 +19,7 @@ from app.policy.service import load_snapshot
 from app.webhooks.crypto import Unreadable, sealing_key, unseal
 from app.webhooks.docs import EXAMPLES
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.webhooks.repository import lease
 from app.worker import jobs
 from tests.conftest import NOW, Clock
 from tests.conftest import test_settings as settings_with
@@ -212,13 +213,14 @@ async def test_retention_forgets_old_finished_events_only(
         await worker.drain()
     clock.now = NOW + timedelta(minutes=1)
     await post(hooks_api, headers, order("bolt", 1, 3))
-    async with deliverer(committed, clock) as worker:
-        await worker.dispatch()  # bolt's delivery: pending, never sent
+    async with committed() as session, session.begin():  # a worker takes bolt's, then dies
+        leased = await lease(session, clock.now, clock.now + timedelta(seconds=60), 10)
+    assert len(leased) == 1
     clock.now = NOW + timedelta(days=31)
     async with deliverer(committed, clock) as worker:
         assert await worker.purge() == 1  # acme's: delivered, older than 30 days
         assert await worker.purge() == 0  # at most once an hour
-    # bolt's is older than 30 days too, but a delivery of it still waits
+    # bolt's is older than 30 days too, but it still waits to be sent
     assert [json.loads(r.body)["data"]["client_id"] for r in await outbox(committed)] == ["bolt"]
     async with committed() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookAttempt)) == 0
