@@ -35,6 +35,7 @@ from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
 from app.db import driver
 from app.kit.jsontext import dumps
+from app.webhooks.repository import outbox_ctes, outbox_values
 
 ATTRIBUTE_COLUMNS = (
     Client.client_id,
@@ -165,6 +166,42 @@ async def states(
         Client.client_id.in_(list(client_ids))
     )
     return [tuple(row) for row in await session.execute(statement)]  # type: ignore[misc]
+
+
+@functools.cache
+def _store_one_sql(columns: tuple[str, ...], with_change: bool, outbox_rows: int) -> str:
+    assignments = ", ".join(f"{name} = ${number}" for number, name in enumerate(columns, 2))
+    parts = [f"updated AS (UPDATE client SET {assignments} WHERE client_id = $1)"]
+    after = len(columns) + 2  # the next parameter's number
+    if with_change:
+        parts.append(
+            "changed AS (INSERT INTO status_change (client_id, from_status, to_status, at, "
+            f"signals) VALUES ($1, ${after}, ${after + 1}, ${after + 2}, ${after + 3}))"
+        )
+        after += 4
+    if outbox_rows:
+        parts.append(outbox_ctes(after, outbox_rows))
+    return "WITH " + ",\n".join(parts) + "\nSELECT 1"
+
+
+async def store_one(
+    session: AsyncSession,
+    columns: tuple[str, ...],
+    row: Mapping[str, Any],
+    change: StatusChangeRow | None,
+    outbox: Sequence[Mapping[str, Any]],
+) -> None:
+    """One client's evaluated columns, its status change (if any) and the webhook events they
+    cause, in one statement: `update_many`, `record_status_changes` and the outbox's insert for
+    the common write of one client. All scalar parameters, so PostgreSQL keeps one generic plan
+    for each shape (columns, with or without a change, how many webhook events)."""
+    values: list[Any] = [row["client_id"]]
+    values += [json_text(row[name]) if name in _JSON_COLUMNS else row[name] for name in columns]
+    if change is not None:
+        values += [change["from_status"], change["to_status"], change["at"], change["signals"]]
+    values += outbox_values(outbox)
+    raw = await driver(session)
+    await raw.execute(_store_one_sql(columns, change is not None, len(outbox)), *values)
 
 
 _INSERT_STATUS_CHANGE = (

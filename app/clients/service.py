@@ -801,10 +801,16 @@ async def store(
     moves: Moves,
 ) -> None:
     """Write evaluated clients, their status changes and the webhook events they cause (the
-    write path and the worker alike), in the caller's transaction."""
-    await repository.update_many(session, columns, updates)
-    await repository.record_status_changes(session, moves.status_changes)
-    await webhooks.enqueue(session, moves.outgoing)
+    write path and the worker alike), in the caller's transaction: one statement for one
+    client (the common write), else one for each kind."""
+    if len(updates) == 1 and len(moves.status_changes) <= 1:
+        change = moves.status_changes[0] if moves.status_changes else None
+        outbox = [event.row() for event in moves.outgoing]
+        await repository.store_one(session, columns, updates[0], change, outbox)
+    else:
+        await repository.update_many(session, columns, updates)
+        await repository.record_status_changes(session, moves.status_changes)
+        await webhooks.enqueue(session, moves.outgoing)
     for change in moves.status_changes:  # counted when written; a rollback may over-count
         metrics.STATUS_CHANGES.labels(change["to_status"]).inc()
 

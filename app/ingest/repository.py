@@ -62,6 +62,36 @@ _RECORD_AND_LOCK = f"""
 """
 
 
+# The same for one event (the single-event write, the hot path), with scalar parameters: a
+# statement over arrays gets a custom plan at every execution (PostgreSQL cannot cost a generic
+# plan for arrays of unknown length, so it keeps re-planning: ~0.8 ms of the database's CPU per
+# event), one with scalars settles on its generic plan after five.
+_RECORD_AND_LOCK_ONE = f"""
+    WITH new_event AS (
+        INSERT INTO event (id, client_id, type, occurred_at, body, body_sha256)
+        VALUES ($1, $2, $3, $4::timestamptz, $5::jsonb, $6)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), locked AS (
+        SELECT {_RETURNED} FROM client
+        WHERE client_id = $2 AND EXISTS (SELECT FROM new_event)
+        FOR UPDATE
+    ), created AS (
+        INSERT INTO client (client_id, market, facts, status, cycle_days, cycle_source,
+                            policy_version, evaluated_at)
+        SELECT $2, $7, $8::jsonb, $9, $10::float8, $11, $12::int, $13::timestamptz
+        WHERE EXISTS (SELECT FROM new_event) AND NOT EXISTS (SELECT FROM locked)
+        ON CONFLICT (client_id) DO NOTHING
+        RETURNING {_RETURNED}
+    )
+    SELECT {_RETURNED}, false AS inserted, NULL::text[] AS new_events FROM locked
+    UNION ALL
+    SELECT {_RETURNED}, true, NULL FROM created
+    UNION ALL
+    SELECT {_NULLS}, NULL, (SELECT coalesce(array_agg(id), '{{}}') FROM new_event)
+"""
+
+
 async def record_and_lock(
     session: AsyncSession,
     events: Sequence[Mapping[str, Any]],
@@ -75,9 +105,23 @@ async def record_and_lock(
     insert found it, the lock did not see it): the caller locks those in a second statement."""
     if not events:
         return set(), {}
+    raw = await driver(session)
+    if len(events) == 1:
+        [event] = events
+        [client] = [row for row in new_clients if row["client_id"] == event["client_id"]]
+        result = await raw.fetch(
+            _RECORD_AND_LOCK_ONE,
+            *(event[name] for name in ("id", "client_id", "type", "occurred_at")),
+            dumps(event["body"]),
+            event["body_sha256"],
+            *(
+                json_text(client[name]) if name == "facts" else client[name]
+                for name in NEW_CLIENT_COLUMNS[1:]
+            ),
+        )
+        return _unpack(result)
     columns = [[row[name] for row in new_clients] for name in NEW_CLIENT_COLUMNS]
     columns[2] = [json_text(value) for value in columns[2]]
-    raw = await driver(session)
     result = await raw.fetch(
         _RECORD_AND_LOCK,
         [row["id"] for row in events],
@@ -88,6 +132,10 @@ async def record_and_lock(
         [row["body_sha256"] for row in events],
         *columns,
     )
+    return _unpack(result)
+
+
+def _unpack(result: Sequence[Any]) -> tuple[set[str], dict[str, ClientRow]]:
     *clients, last = result
     rows: dict[str, ClientRow] = {}
     for record in clients:

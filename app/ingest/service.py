@@ -1,7 +1,8 @@
 """One write path: record the events (events package), then apply them to their clients (clients
 package), in the caller's transaction. Never commits. The events' insert and their clients' lock
-are one statement (app.ingest.repository): a single event costs four round trips in all (begin,
-that statement, the client's update, commit), plus one when its status or tier moves."""
+are one statement (app.ingest.repository), and the client's new state with its status change and
+webhook events another (`clients.service.store`): a single new event costs four round trips in
+all, begin and commit included, as many as the minimal transactional ingest of SPEC §13."""
 
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 # --- endpoints ----------------------------------------------------------------------------------
@@ -46,23 +47,58 @@ async def page(
 
 # --- the outbox: written by the change that causes it -------------------------------------------
 
+
 # Only types some endpoint (enabled or not: a disabled one can be re-enabled and replayed)
 # subscribes to are recorded; with no endpoint at all the statement writes nothing. Each event is
 # queued for the worker in the same statement (a narrow row: the event itself is never updated).
-_ENQUEUE = text(
-    """
-    WITH made AS (
+def outbox_ctes(first: int, count: int | None = None) -> str:
+    """The outbox insert as two CTEs of a larger statement: the write path adds it to the
+    statement that stores the client, so a change and its webhook events cost one round trip.
+    Its parameters from $first on: `count` rows of four scalars (`outbox_values`), or, without
+    `count`, four arrays (`outbox_arrays`). Scalars for the single write (a statement over
+    arrays is re-planned at every execution), arrays for many rows."""
+    if count is None:
+        source = (
+            f"unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::timestamptz[], "
+            f"${first + 3}::text[])"
+        )
+    else:
+        numbers = range(first, first + 4 * count, 4)
+        source = (
+            "(VALUES "
+            + ", ".join(
+                f"(${n}::text, ${n + 1}::text, ${n + 2}::timestamptz, ${n + 3}::text)"
+                for n in numbers
+            )
+            + ")"
+        )
+    return f"""made AS (
         INSERT INTO webhook_event (type, client_id, created_at, body)
         SELECT e.type, e.client_id, e.created_at, e.body
-        FROM unnest(CAST(:types AS text[]), CAST(:client_ids AS text[]),
-                    CAST(:created AS timestamptz[]), CAST(:bodies AS text[]))
-             AS e(type, client_id, created_at, body)
+        FROM {source} AS e(type, client_id, created_at, body)
         WHERE EXISTS (SELECT 1 FROM webhook_endpoint w WHERE e.type = ANY (w.event_types))
         RETURNING id
-    )
-    INSERT INTO webhook_queue (event_id) SELECT id FROM made
-    """
-)
+    ), queued AS (
+        INSERT INTO webhook_queue (event_id) SELECT id FROM made
+    )"""
+
+
+def outbox_arrays(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The parameters of `outbox_ctes` over arrays (type, client_id, created_at, body)."""
+    return [
+        [row["type"] for row in rows],
+        [row["client_id"] for row in rows],
+        [row["created_at"] for row in rows],
+        [row["body"] for row in rows],
+    ]
+
+
+def outbox_values(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The parameters of `outbox_ctes(first, len(rows))`, row after row."""
+    return [row[name] for row in rows for name in ("type", "client_id", "created_at", "body")]
+
+
+_ENQUEUE = f"WITH {outbox_ctes(1)} SELECT 1"
 
 
 async def enqueue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -70,15 +106,8 @@ async def enqueue(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> N
     statement, whatever their number."""
     if not rows:
         return
-    await session.execute(
-        _ENQUEUE,
-        {
-            "types": [row["type"] for row in rows],
-            "client_ids": [row["client_id"] for row in rows],
-            "created": [row["created_at"] for row in rows],
-            "bodies": [row["body"] for row in rows],
-        },
-    )
+    raw = await driver(session)
+    await raw.execute(_ENQUEUE, *outbox_arrays(rows))
 
 
 _FORGET = text(
