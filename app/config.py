@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     sweep_interval_seconds: float = 60.0
     sweep_batch_size: int = 500
+    # sweep batches in flight at once in one worker (each its own transaction; SKIP LOCKED keeps
+    # them apart): the evaluation of one overlaps the database's writes of another
+    sweep_concurrency: int = Field(default=2, ge=1, le=16)
     # how often the worker re-makes the churn report's tally (docs/campaigns.md#reports): status
     # changes count in the report at once; a client's move to another group or a new value
     # shows from the next tally. A tally reads the whole history (2-4 s at 100,000 clients on

@@ -107,16 +107,20 @@ async def lock_or_create(
     return {row["client_id"]: ClientRow(**row) for row in result}  # type: ignore[typeddict-item]
 
 
+_LOCK_DUE = f"""
+    SELECT {_RETURNED} FROM client
+    WHERE next_review_at <= $1
+    ORDER BY next_review_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+"""
+
+
 async def lock_due(session: AsyncSession, now: datetime, limit: int) -> list[ClientRow]:
-    """Clients whose next_review_at has come, skipping rows another worker holds."""
-    statement = (
-        select(*ATTRIBUTE_COLUMNS)
-        .where(Client.next_review_at <= now)
-        .order_by(Client.next_review_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return _rows(await session.execute(statement))
+    """Clients whose next_review_at has come, skipping rows another worker holds (read on the
+    driver: a sweep batch is 500 rows with their facts)."""
+    raw = await driver(session)
+    return [ClientRow(**row) for row in await raw.fetch(_LOCK_DUE, now, limit)]  # type: ignore[typeddict-item]
 
 
 async def lock_stale_policy(session: AsyncSession, version: int, limit: int) -> list[ClientRow]:

@@ -31,7 +31,13 @@ async def run_once(
     # facts first: the clients it upgrades are re-evaluated under the current policy on the way
     await jobs.upgrade_facts(sessionmaker, utcnow)
     await jobs.reevaluate_policy(sessionmaker, utcnow, settings.sweep_batch_size)
-    await jobs.sweep(sessionmaker, utcnow, settings.sweep_batch_size, stop=stop)
+    await jobs.sweep(
+        sessionmaker,
+        utcnow,
+        settings.sweep_batch_size,
+        stop=stop,
+        concurrency=settings.sweep_concurrency,
+    )
     await jobs.refresh_reports(sessionmaker, utcnow(), settings.report_refresh_seconds)
 
 

@@ -99,6 +99,23 @@ async def test_two_workers_never_process_the_same_client(
     assert lost_changes == 600  # one change per client, not two
 
 
+async def test_concurrent_sweep_batches_take_each_due_client_once_and_keep_the_limit(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    events = []
+    for i in range(230):
+        events += orders(f"c{i:04d}", [60, 30, 20])
+    await post(committed_api, headers, events)
+    later = NOW + timedelta(days=365)
+    limited = await jobs.sweep(
+        committed, lambda: later, batch_size=20, max_batches=3, concurrency=4
+    )
+    assert len(limited) == 60 and len(set(limited)) == 60  # three batches, not four or more
+    rest = await jobs.sweep(committed, lambda: later, batch_size=20, concurrency=4)
+    assert sorted(limited + rest) == [f"c{i:04d}" for i in range(230)]
+    assert await jobs.sweep(committed, lambda: later, concurrency=4) == []  # nothing due twice
+
+
 async def test_tier_refresh_matches_the_pareto_reference(
     committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
 ) -> None:
