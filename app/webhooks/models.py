@@ -7,7 +7,8 @@
   subscribes to its type; `body` is the exact JSON sent, `webhook_id` the `webhook-id` header,
   the same for every attempt, endpoint and replay. Written once, never updated (until retention
   or erasure deletes it).
-- `webhook_queue`: the events not dispatched yet, one narrow row each, written with the event;
+- `webhook_queue`: the events not dispatched yet, one narrow row each, written with the event
+  (by the trigger `webhook_event_queued`, so whatever writes an outbox row queues it);
   a worker leases rows (`lease_until`, not indexed, so the lease is a HOT update), sends, then
   deletes them in the statement that records the deliveries.
 - `webhook_delivery`: one event to one endpoint: pending with its next attempt, delivered, or

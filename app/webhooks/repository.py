@@ -50,9 +50,11 @@ async def page(
 
 # Only types some endpoint (enabled or not: a disabled one can be re-enabled and replayed)
 # subscribes to are recorded; with no endpoint at all the statement writes nothing. Each event is
-# queued for the worker in the same statement (a narrow row: the event itself is never updated).
+# queued for the worker by the trigger `webhook_event_queued` (migration 2026_11_29_1400), in the
+# same statement: a narrow row, so the event itself is never updated, and queued whoever writes
+# it (an API process of the previous release during a rolling deploy too).
 def outbox_ctes(first: int, count: int | None = None) -> str:
-    """The outbox insert as two CTEs of a larger statement: the write path adds it to the
+    """The outbox insert as a CTE of a larger statement: the write path adds it to the
     statement that stores the client, so a change and its webhook events cost one round trip.
     Its parameters from $first on: `count` rows of four scalars (`outbox_values`), or, without
     `count`, four arrays (`outbox_arrays`). Scalars for the single write (a statement over
@@ -77,9 +79,6 @@ def outbox_ctes(first: int, count: int | None = None) -> str:
         SELECT e.type, e.client_id, e.created_at, e.body
         FROM {source} AS e(type, client_id, created_at, body)
         WHERE EXISTS (SELECT 1 FROM webhook_endpoint w WHERE e.type = ANY (w.event_types))
-        RETURNING id
-    ), queued AS (
-        INSERT INTO webhook_queue (event_id) SELECT id FROM made
     )"""
 
 

@@ -294,3 +294,26 @@ async def test_a_secret_sealed_with_another_key_is_an_attempt_error_not_a_crash(
         [attempt] = (await session.execute(select(WebhookAttempt))).scalars().all()
     assert attempt.outcome == "error"
     assert "cannot be decrypted" in (attempt.error or "") and "rotate" in (attempt.error or "")
+
+
+async def test_an_outbox_row_written_without_a_queue_row_is_queued_and_sent(
+    hooks_api: AsyncClient, committed: Sessions, headers: Headers, receiver: Receiver, clock: Clock
+) -> None:
+    """During a rolling deploy an API process of the previous release writes outbox rows the
+    way it knew (no queue row): the database queues them, and the worker sends them."""
+    await register(hooks_api, headers, receiver.url, ["client.status_changed"])
+    body = json.dumps({"type": "client.status_changed", "timestamp": NOW.isoformat(), "data": {}})
+    async with committed() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO webhook_event (type, client_id, created_at, body) "
+                "VALUES ('client.status_changed', 'acme', :at, :body)"
+            ),
+            {"at": NOW, "body": body},
+        )
+    async with committed() as session:
+        queued = await session.scalar(text("SELECT count(*) FROM webhook_queue"))
+    assert queued == 1
+    async with deliverer(committed, clock) as worker:
+        assert (await worker.drain()).started == 1
+    assert [request.json()["type"] for request in receiver.requests] == ["client.status_changed"]
