@@ -36,9 +36,10 @@ DB = "winback_bench_prof"
 # name the code no longer has is reported and skipped, so a refactoring does not break the tool.
 STEPS = (
     "app.events.service.canonical_body",
-    "app.events.repository.insert_new",
+    "app.ingest.repository.record_and_lock",
     "app.events.repository.hashes",
     "app.clients.repository.lock_or_create",
+    "app.clients.repository.store_one",
     "app.clients.service.assess",
     "app.clients.repository.update_many",
     "app.clients.repository.record_status_changes",

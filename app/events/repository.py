@@ -1,6 +1,6 @@
 """SQL for events."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,36 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver
 from app.events.models import Event
-from app.kit.jsontext import dumps
 
-# Any number of events in one statement (arrays, not a statement per row), on the driver.
-_INSERT_NEW = """
-    INSERT INTO event (id, client_id, type, occurred_at, body, body_sha256)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[],
-                         $6::text[]) ORDER BY 1
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-"""
 _HASHES = "SELECT id, body_sha256 FROM event WHERE id = ANY($1::text[])"
-
-
-async def insert_new(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert events whose id is new; returns the ids actually inserted. Rows go in id order, so
-    two requests carrying the same ids in another order wait for each other, never deadlock."""
-    if not rows:
-        return set()
-    ordered = sorted(rows, key=lambda row: row["id"])
-    raw = await driver(session)
-    result = await raw.fetch(
-        _INSERT_NEW,
-        [row["id"] for row in ordered],
-        [row["client_id"] for row in ordered],
-        [row["type"] for row in ordered],
-        [row["occurred_at"] for row in ordered],
-        [dumps(row["body"]) for row in ordered],
-        [row["body_sha256"] for row in ordered],
-    )
-    return {row[0] for row in result}
 
 
 async def hashes(session: AsyncSession, ids: Iterable[str]) -> dict[str, str]:
@@ -121,7 +93,8 @@ _CREATE_STAGING = text(
     "body jsonb NOT NULL, body_sha256 text NOT NULL) ON COMMIT DELETE ROWS"
 )
 _EMPTY_STAGING = text(f"TRUNCATE {STAGING}")
-# In id order, like insert_new; the erased-event trigger skips tombstoned ids here too.
+# In id order, like the write path (app.ingest.repository); the erased-event trigger skips
+# tombstoned ids here too.
 _INSERT_STAGED = f"""
     INSERT INTO event (id, client_id, type, occurred_at, body, body_sha256)
     SELECT id, client_id, type, occurred_at, body, body_sha256 FROM {STAGING} ORDER BY id

@@ -132,7 +132,7 @@ def prepare(envelopes: list[tuple[int, EnvelopeBase]]) -> Prepared:
     for index, envelope in envelopes:
         body, digest = canonical_body(envelope)
         earlier = first_by_id.get(envelope.id)
-        if earlier is not None:
+        if earlier is not None:  # the same id twice in one request: judge it against the first
             kind: OutcomeKind = "duplicate" if earlier == digest else "conflict"
             outcomes[index] = Outcome(index, envelope.id, envelope.client_id, kind)
             continue
@@ -175,15 +175,3 @@ async def judge(session: AsyncSession, prepared: Prepared, inserted: set[str]) -
     for found in accepted.values():
         found.sort(key=lambda item: (item.envelope.occurred_at, item.envelope.id))
     return Recorded([outcomes[i] for i in sorted(outcomes)], dict(accepted))
-
-
-async def record(session: AsyncSession, envelopes: list[tuple[int, EnvelopeBase]]) -> Recorded:
-    """Store the events whose id is new (validated envelopes, with their request index).
-
-    The same id with the same body is a duplicate; with another body, a conflict. An id whose
-    client was erased is a duplicate too (the tombstone trigger skips it). Never commits. (The
-    write path does the same with `prepare`, one statement that also locks the clients, and
-    `judge`: app.ingest.service.)"""
-    prepared = prepare(envelopes)
-    inserted = await repository.insert_new(session, prepared.rows)
-    return await judge(session, prepared, inserted)

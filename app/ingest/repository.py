@@ -1,9 +1,10 @@
 """The write path's first statement: store a request's new events and lock (or create) their
 clients, in one round trip.
 
-It does what `events.repository.insert_new` then `clients.repository.lock_or_create` do, with
-one difference in how a client is locked: an existing client is locked with `FOR UPDATE` (a row
-lock) instead of the no-op upsert (a new row version, and WAL, on every write). Only the clients
+It inserts the events whose id is new (as the bulk path's `events.repository.insert_staged`
+does), and locks their clients or creates them (as `clients.repository.lock_or_create` does,
+with one difference: an existing client is locked with `FOR UPDATE`, a row lock, instead of that
+statement's no-op upsert, a new row version and WAL on every write). Only the clients
 of events inserted now are locked: a request that only repeats events locks nothing.
 """
 
@@ -26,6 +27,16 @@ _NULLS = ", ".join(
     f"CAST(NULL AS {Client.__table__.c[column.key].type.compile(dialect=_DIALECT)})"
     for column in ATTRIBUTE_COLUMNS
 )
+
+# What both forms answer: the clients locked, the clients created, and a last row with the ids of
+# the events inserted.
+_ANSWER = f"""
+    SELECT {_RETURNED}, false AS inserted, NULL::text[] AS new_events FROM locked
+    UNION ALL
+    SELECT {_RETURNED}, true, NULL FROM created
+    UNION ALL
+    SELECT {_NULLS}, NULL, (SELECT coalesce(array_agg(id), '{{}}') FROM new_event)
+"""
 
 # Events in id order and clients in client_id order (existing ones locked first, then the new
 # ones created), so two requests wait for each other, never deadlock on each other's rows.
@@ -54,11 +65,7 @@ _RECORD_AND_LOCK = f"""
         ON CONFLICT (client_id) DO NOTHING
         RETURNING {_RETURNED}
     )
-    SELECT {_RETURNED}, false AS inserted, NULL::text[] AS new_events FROM locked
-    UNION ALL
-    SELECT {_RETURNED}, true, NULL FROM created
-    UNION ALL
-    SELECT {_NULLS}, NULL, (SELECT coalesce(array_agg(id), '{{}}') FROM new_event)
+    {_ANSWER}
 """
 
 
@@ -84,11 +91,7 @@ _RECORD_AND_LOCK_ONE = f"""
         ON CONFLICT (client_id) DO NOTHING
         RETURNING {_RETURNED}
     )
-    SELECT {_RETURNED}, false AS inserted, NULL::text[] AS new_events FROM locked
-    UNION ALL
-    SELECT {_RETURNED}, true, NULL FROM created
-    UNION ALL
-    SELECT {_NULLS}, NULL, (SELECT coalesce(array_agg(id), '{{}}') FROM new_event)
+    {_ANSWER}
 """
 
 

@@ -299,12 +299,9 @@ _RECORD = text(
 )
 
 
-async def record(session: AsyncSession, results: Sequence[Result]) -> set[int]:
-    """Log these attempts and move their deliveries on; returns the delivery ids recorded."""
-    if not results:
-        return set()
-    parameters = {
-        "ids": [r.delivery_id for r in results],
+def _attempt_arrays(results: Sequence[Any]) -> dict[str, list[Any]]:
+    """What the record statements take of each result, as arrays (one parameter each)."""
+    return {
         "numbers": [r.number for r in results],
         "attempted": [r.attempted_at for r in results],
         "outcomes": [r.outcome for r in results],
@@ -315,6 +312,16 @@ async def record(session: AsyncSession, results: Sequence[Result]) -> set[int]:
         "statuses": [r.status for r in results],
         "nexts": [r.next_attempt_at for r in results],
         "failures": [r.failure for r in results],
+    }
+
+
+async def record(session: AsyncSession, results: Sequence[Result]) -> set[int]:
+    """Log these attempts and move their deliveries on; returns the delivery ids recorded."""
+    if not results:
+        return set()
+    parameters = {
+        "ids": [r.delivery_id for r in results],
+        **_attempt_arrays(results),
     }
     return {row[0] for row in await session.execute(_RECORD, parameters)}
 
@@ -387,16 +394,7 @@ async def record_events(
         "now": now,
         "event_ids": [r.event_id for r in results],
         "endpoint_ids": [r.endpoint_id for r in results],
-        "numbers": [r.number for r in results],
-        "attempted": [r.attempted_at for r in results],
-        "outcomes": [r.outcome for r in results],
-        "codes": [r.status_code for r in results],
-        "durations": [r.duration_ms for r in results],
-        "errors": [r.error for r in results],
-        "responses": [r.response for r in results],
-        "statuses": [r.status for r in results],
-        "nexts": [r.next_attempt_at for r in results],
-        "failures": [r.failure for r in results],
+        **_attempt_arrays(results),
     }
     rows = await session.execute(_RECORD_EVENTS, parameters)
     return {(int(event_id), str(endpoint_id)) for event_id, endpoint_id in rows}
