@@ -86,9 +86,10 @@ NEW_CLIENT_COLUMNS = (
 )
 
 
-def json_text(value: Any) -> Any:
-    """A JSONB parameter for the driver: JSON text (None stays NULL; text is taken as JSON)."""
-    return value if value is None or isinstance(value, str) else dumps(value)
+def json_text(value: Any) -> str:
+    """A JSONB parameter for the driver: JSON text (text is taken as JSON already). None is JSON
+    `null`, as SQLAlchemy's JSONB type wrote it (the client's JSONB columns are NOT NULL)."""
+    return value if isinstance(value, str) else dumps(value)
 
 
 def _rows(result: Any) -> list[ClientRow]:

@@ -193,3 +193,19 @@ async def test_batches_with_the_same_ids_in_opposite_order_never_deadlock(
         assert sum(a.json()["accepted"] for a in answers) == 300  # each event applied once
     async with committed() as session:
         assert await session.scalar(select(func.count()).select_from(Client)) == 20 * 300
+
+
+async def test_patch_with_null_attributes_is_a_422_and_stores_nothing(
+    api: AsyncClient, headers: Headers
+) -> None:
+    # found by the API fuzzer: `attributes: null` reached the database as SQL NULL in a NOT NULL
+    # JSONB column (a 500); it is refused naming the field, and nothing of the PATCH is kept
+    await api.post("/v1/events", json=order(), headers=headers["writer"])
+    before = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
+    response = await api.patch(
+        "/v1/clients/acme", json={"attributes": None, "name": "Renamed"}, headers=headers["writer"]
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["attributes"]
+    after = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
+    assert (after["name"], after["attributes"]) == (before["name"], before["attributes"])
