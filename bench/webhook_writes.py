@@ -119,6 +119,7 @@ async def measure(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     from app.webhooks import service
     from app.webhooks.crypto import sealing_key
     from app.webhooks.delivery import Deliverer
+    from app.webhooks.docs import STATUS_CHANGED_EXAMPLE
     from app.webhooks.schemas import EndpointCreate
     from app.webhooks.ssrf import Guard
 
@@ -161,17 +162,10 @@ async def measure(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
                     )
                     await service.create(session, body, guard, key, utcnow(), None)
             now = utcnow()
+            # the documented example's data, dated two days ago
             data = {
-                "client_id": "b2b-02424",
-                "from": "active",
-                "to": "at_risk",
+                **STATUS_CHANGED_EXAMPLE["data"],
                 "at": (now - timedelta(days=2)).isoformat(),
-                "signals": ["lapsed", "dissatisfied"],
-                "tier": "A",
-                "value": "265596.19",
-                "market": "b2b",
-                "manager_id": "m-07",
-                "decision": "retain",
             }
 
             async def phase(name: str, work: Any) -> None:
