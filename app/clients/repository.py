@@ -175,8 +175,7 @@ async def states(
 
 @functools.cache
 def _store_one_sql(columns: tuple[str, ...], with_change: bool, outbox_rows: int) -> str:
-    assignments = ", ".join(f"{name} = ${number}" for number, name in enumerate(columns, 2))
-    parts = [f"updated AS (UPDATE client SET {assignments} WHERE client_id = $1)"]
+    parts = [f"updated AS ({_update_sql(columns)})"]
     after = len(columns) + 2  # the next parameter's number
     if with_change:
         parts.append(
