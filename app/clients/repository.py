@@ -10,19 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Float,
-    Numeric,
-    Select,
     Text,
     bindparam,
     cast,
     delete,
     func,
     literal,
-    literal_column,
-    or_,
     select,
     text,
     tuple_,
@@ -230,15 +223,12 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChan
 
 # --- reads -------------------------------------------------------------------------------------
 
-_LAST_ORDER: ColumnElement[datetime] = literal_column(
-    "coalesce(client.last_order_at, '-infinity'::timestamptz)"
-)
-_NEXT_ORDER: ColumnElement[datetime] = literal_column(
-    "coalesce(client.expected_next_order_at, 'infinity'::timestamptz)"
-)
-# clients without a score (prospects, before the first evaluation) sort last: -1
-_RISK: ColumnElement[float] = literal_column("coalesce(client.churn_risk, -1)")
-_CLV: ColumnElement[Decimal] = literal_column("coalesce(client.predicted_clv, -1)")
+# The list sorts' expressions, as the indexes on client spell them; clients without a score
+# (prospects, before the first evaluation) sort last: -1.
+_LAST_ORDER = "coalesce(last_order_at, '-infinity'::timestamptz)"
+_NEXT_ORDER = "coalesce(expected_next_order_at, 'infinity'::timestamptz)"
+_RISK = "coalesce(churn_risk, -1)"
+_CLV = "coalesce(predicted_clv, -1)"
 
 
 @dataclass(frozen=True)
@@ -259,22 +249,22 @@ def _time_text(value: datetime | None, missing: str) -> str:
     return value.isoformat() if value else missing
 
 
-def _time_bound(text: str) -> Any:
+def _time_bound(text: str) -> str:
     if text not in ("infinity", "-infinity"):
         datetime.fromisoformat(text)  # ValueError for a cursor this API did not issue
-    return cast(text, DateTime(timezone=True))
+    return text
 
 
-def _value_bound(text: str) -> Any:
+def _value_bound(text: str) -> str:
     Decimal(text)  # InvalidOperation (a ValueError) for a cursor this API did not issue
-    return cast(text, Numeric)
+    return text
 
 
-def _float_bound(text: str) -> Any:
+def _float_bound(text: str) -> str:
     value = float(text)  # ValueError for a cursor this API did not issue
     if not math.isfinite(value):
         raise ValueError(text)
-    return literal(value, Float)  # repr() of a float reads back exactly
+    return text  # repr() of a float reads back exactly
 
 
 def _float_text(value: float | None) -> str:
@@ -287,60 +277,87 @@ def _money_text(value: Decimal | None) -> str:
 
 @dataclass(frozen=True)
 class Sort:
-    """A list order: its expression (with a matching index), direction, and how a row's key
-    is written into a cursor and read back (client_id breaks ties in the same direction)."""
+    """A list order: its expression (SQL, as its index spells it), direction, and how a row's key
+    is written into a cursor and read back (client_id breaks ties in the same direction). The
+    key travels as text and is cast in SQL (`key_type`), so 'infinity' needs no special case."""
 
-    expression: Any
+    expression: str
     descending: bool
     key_text: Callable[[Mapping[str, Any]], str]
-    bound: Callable[[str], Any]
+    bound: Callable[[str], str]
+    key_type: str
 
 
 SORTS: dict[str, Sort] = {
-    "value_desc": Sort(Client.value, True, lambda row: str(row["value"]), _value_bound),
+    "value_desc": Sort("value", True, lambda row: str(row["value"]), _value_bound, "numeric"),
     "last_order_desc": Sort(
         _LAST_ORDER,
         True,
         lambda row: _time_text(row["last_order_at"], "-infinity"),
         _time_bound,
+        "timestamptz",
     ),
     "overdue_desc": Sort(
         _NEXT_ORDER,
         False,
         lambda row: _time_text(row["expected_next_order_at"], "infinity"),
         _time_bound,
+        "timestamptz",
     ),
-    "risk_desc": Sort(_RISK, True, lambda row: _float_text(row["churn_risk"]), _float_bound),
-    "clv_desc": Sort(_CLV, True, lambda row: _money_text(row["predicted_clv"]), _value_bound),
+    "risk_desc": Sort(
+        _RISK, True, lambda row: _float_text(row["churn_risk"]), _float_bound, "float8"
+    ),
+    "clv_desc": Sort(
+        _CLV, True, lambda row: _money_text(row["predicted_clv"]), _value_bound, "numeric"
+    ),
 }
 
 
-def _where(statement: Select[Any], where: ClientFilter) -> Select[Any]:
+class _Conditions:
+    """A WHERE clause under construction: its conditions and their driver parameters."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+        self.parameters: list[Any] = []
+
+    def parameter(self, value: Any) -> str:
+        self.parameters.append(value)
+        return f"${len(self.parameters)}"
+
+    def any_of(self, column: str, values: tuple[str, ...]) -> None:
+        # `IN` with a parameter each, as PostgreSQL plans it best: one value is an equality,
+        # which an index on (column, sort key) returns in order
+        self.sql.append(f"{column} IN ({', '.join(self.parameter(v) for v in values)})")
+
+
+def _where(where: ClientFilter) -> _Conditions:
+    conditions = _Conditions()
     if where.statuses:
-        statement = statement.where(Client.status.in_(where.statuses))
+        conditions.any_of("status", where.statuses)
     if where.tiers:
-        statement = statement.where(Client.tier.in_(where.tiers))
+        conditions.any_of("tier", where.tiers)
     if where.market:
-        statement = statement.where(Client.market == where.market)
+        conditions.sql.append(f"market = {conditions.parameter(where.market)}")
     if where.manager_id:
-        statement = statement.where(Client.manager_id == where.manager_id)
+        conditions.sql.append(f"manager_id = {conditions.parameter(where.manager_id)}")
     if where.signal:
-        statement = statement.where(Client.signals.contains([where.signal]))
+        conditions.sql.append(f"signals @> {conditions.parameter([where.signal])}::text[]")
     if where.decisions:
-        statement = statement.where(Client.decision.in_(where.decisions))
+        conditions.any_of("decision", where.decisions)
     if where.min_value is not None:
-        statement = statement.where(Client.value >= where.min_value)
+        conditions.sql.append(f"value >= {conditions.parameter(where.min_value)}::numeric")
     if where.min_risk is not None:
-        statement = statement.where(where.min_risk <= _RISK)
+        conditions.sql.append(f"{conditions.parameter(where.min_risk)}::float8 <= {_RISK}")
     if where.xyz:
-        statement = statement.where(Client.xyz.in_(where.xyz))
+        conditions.any_of("xyz", where.xyz)
     if where.rfm:
-        statement = statement.where(or_(*(Client.rfm.like(code) for code in where.rfm)))
-    return statement
+        likes = " OR ".join(f"rfm LIKE {conditions.parameter(code)}" for code in where.rfm)
+        conditions.sql.append(f"({likes})")
+    return conditions
 
 
 # What a list row shows (the fields of ClientSummary); facts and attributes stay in the table.
-SUMMARY_COLUMNS = tuple(getattr(Client, name) for name in ClientSummary.model_fields)
+_SUMMARY = ", ".join(ClientSummary.model_fields)
 
 
 async def list_page(
@@ -351,21 +368,28 @@ async def list_page(
     limit: int,
 ) -> list[dict[str, Any]]:
     """One keyset page: rows strictly after `after` = (sort key as text, client_id).
-    Raises ValueError when the sort key text cannot be a key of this sort."""
+    Raises ValueError when the sort key text cannot be a key of this sort.
+
+    On the driver: a list page is a read of up to 1,000 rows, where SQLAlchemy's statement
+    building and result processing cost more than the query (issue 12's lists at 1M)."""
     order = SORTS[sort]
-    statement: Select[Any] = _where(select(*SUMMARY_COLUMNS), where)
+    conditions = _where(where)
     if after is not None:
         key_text, client_id = after
-        row_now = tuple_(order.expression, Client.client_id)
-        row_after = tuple_(order.bound(key_text), literal(client_id))
-        statement = statement.where(
-            row_now < row_after if order.descending else row_now > row_after
+        key = conditions.parameter(order.bound(key_text))
+        past = conditions.parameter(client_id)
+        compare = "<" if order.descending else ">"
+        conditions.sql.append(
+            f"({order.expression}, client_id) {compare} ({key}::text::{order.key_type}, {past})"
         )
-    if order.descending:
-        statement = statement.order_by(order.expression.desc(), Client.client_id.desc())
-    else:
-        statement = statement.order_by(order.expression.asc(), Client.client_id.asc())
-    return [dict(row) for row in (await session.execute(statement.limit(limit))).mappings()]
+    direction = "DESC" if order.descending else "ASC"
+    sql = f"SELECT {_SUMMARY} FROM client"
+    if conditions.sql:
+        sql += " WHERE " + " AND ".join(conditions.sql)
+    sql += f" ORDER BY {order.expression} {direction}, client_id {direction}"
+    sql += f" LIMIT {conditions.parameter(limit)}"
+    raw = await driver(session)
+    return [dict(record) for record in await raw.fetch(sql, *conditions.parameters)]
 
 
 def is_sort_key(sort: str, key_text: str) -> bool:

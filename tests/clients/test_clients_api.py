@@ -4,6 +4,7 @@ erasure, stats."""
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -183,6 +184,67 @@ async def test_lists_filter_and_sort(api: AsyncClient, headers: Headers) -> None
     # value is measured in the year ending at the last order, so a lost client keeps its weight
     assert [c["client_id"] for c in rich["items"]] == ["gone", "monthly"]
     assert rich["items"][0]["value"] == "3000.00"
+
+
+async def test_every_sort_pages_through_ties_and_missing_keys(
+    api: AsyncClient, headers: Headers
+) -> None:
+    """A page at a time gives the list a single page gives, for every sort: ties on the key
+    (same value, same dates) are broken by client_id, and clients without a key (a prospect:
+    no orders, no expected order, no score) come last, behind an 'infinity' cursor."""
+    await seed(api, headers)
+    await post_batch(api, headers, orders("twin", [28, 21, 14, 7, 1], "50.00"))
+    reader = headers["reader"]
+    for sort in ("value_desc", "last_order_desc", "overdue_desc", "risk_desc", "clv_desc"):
+        whole = (await api.get("/v1/clients", params={"sort": sort}, headers=reader)).json()
+        expected = [c["client_id"] for c in whole["items"]]
+        assert len(expected) == 5 and whole["next_cursor"] is None
+        walked: list[str] = []
+        params: dict[str, Any] = {"sort": sort, "limit": 1}
+        while True:
+            page = (await api.get("/v1/clients", params=params, headers=reader)).json()
+            walked += [c["client_id"] for c in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert walked == expected, sort
+        # twins tie on every key; client_id breaks the tie in the sort's direction
+        pair = ["twin", "weekly"] if sort == "overdue_desc" else ["weekly", "twin"]
+        at = expected.index(pair[0])
+        assert expected[at : at + 2] == pair, (sort, expected)
+        if sort in ("last_order_desc", "overdue_desc"):
+            assert expected[-1] == "prospect"  # no order: no key, last
+
+
+async def test_list_filters_combine(api: AsyncClient, headers: Headers) -> None:
+    """Each filter and their combinations keep exactly the clients the same test in Python keeps
+    (against the whole list), in the list's order."""
+    await seed(api, headers)
+    reader = headers["reader"]
+    everyone = (await api.get("/v1/clients", headers=reader)).json()["items"]
+    statuses = {c["status"] for c in everyone}
+    assert len(statuses) >= 3
+    some = sorted(statuses)[:2]
+    for params, keep in [
+        ({"status": ",".join(some)}, lambda c: c["status"] in some),
+        ({"status": ",".join(some), "market": "b2b"}, lambda c: c["status"] in some),
+        ({"market": "b2c"}, lambda c: False),
+        ({"min_value": "1000"}, lambda c: Decimal(c["value"]) >= 1000),
+        (
+            {"signal": "lapsed", "min_value": "1000"},
+            lambda c: "lapsed" in c["signals"] and Decimal(c["value"]) >= 1000,
+        ),
+        ({"tier": "A,B"}, lambda c: c["tier"] in ("A", "B")),
+        ({"tier": "C", "status": some[0]}, lambda c: c["tier"] == "C" and c["status"] == some[0]),
+        ({"manager_id": "nobody"}, lambda c: False),
+        ({"min_risk": 0.5}, lambda c: (c["churn_risk"] or 0) >= 0.5),
+    ]:
+        page = (await api.get("/v1/clients", params=params, headers=reader)).json()
+        assert [c["client_id"] for c in page["items"]] == [
+            c["client_id"] for c in everyone if keep(c)
+        ], params
+    lapsed = (await api.get("/v1/clients", params={"signal": "lapsed"}, headers=reader)).json()
+    assert {c["client_id"] for c in lapsed["items"]} == {"gone", "monthly"}
 
 
 async def test_bad_list_parameters_are_named(api: AsyncClient, headers: Headers) -> None:
