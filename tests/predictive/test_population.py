@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.predictive.bgnbd import CDNOW_PUBLISHED
 from app.predictive.hypergeometric import SCIPY_MIN_EPS, _series, alive_expected_purchases
@@ -54,6 +56,24 @@ def test_xyz_and_cv() -> None:
     assert gaps_cv([5, 15]) == pytest.approx(0.5)  # std 5 / mean 10
     classes = xyz_classes([0.0, 0.49, 0.5, 0.99, 1.0, math.nan], 0.5, 1.0)
     assert list(classes) == ["X", "X", "Y", "Y", "Z", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e5), min_size=len(GAP_LEVELS), max_size=len(GAP_LEVELS)),
+    st.lists(
+        st.one_of(st.floats(-0.5, 1.5), st.sampled_from((*GAP_LEVELS, math.nan))),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_quantile_lookup_is_numpys_interpolation(values: list[float], levels: list[float]) -> None:
+    """GapQuantiles.at (plain floats, on the write path) gives np.interp's result to the bit,
+    repeated quantiles (flat stretches) and levels outside 1-99 % included."""
+    found = GapQuantiles(len(values), tuple(sorted(values)))
+    for q in levels:
+        expected = float(np.interp(q, GAP_LEVELS, found.values))
+        assert found.at(q) == expected or (math.isnan(expected) and math.isnan(found.at(q)))
 
 
 def test_gap_quantiles_exact_on_levels() -> None:
