@@ -53,12 +53,30 @@ async def drop_database(server_url: str, name: str, create: bool = False) -> str
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    return database_url(server_url, name)
 
 
 async def recreate_database(server_url: str, name: str) -> str:
     return await drop_database(server_url, name, create=True)
+
+
+def database_url(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def kept_clients(server_url: str, name: str) -> int:
+    """How many clients database `name` holds (0: no such database, or not a winback one)."""
+    try:
+        conn = await asyncpg.connect(database_url(server_url, name))
+    except asyncpg.InvalidCatalogNameError:
+        return 0
+    try:
+        if await conn.fetchval("SELECT to_regclass('client')") is None:
+            return 0
+        return int(await conn.fetchval("SELECT count(*) FROM client"))
+    finally:
+        await conn.close()
 
 
 # --- the machine -------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ option("--populate-timeout", type=float, default=300.0, help="seconds for the po
 option("--populate-servers", type=int, default=2, help="winback processes loading the population")
 option("--list-seconds", type=float, default=4.0, quick=1.0, help="per list query (e, g)")
 option("--list-requests", type=int, default=400, quick=100, help="per list query at most (e, g)")
+option(
+    "--reuse-database",
+    action="store_true",
+    help="run on the winback database a --keep-databases run left, if it has clients",
+)
 option("--sweep-repeats", type=int, default=3, quick=1, help="sweeps with 1 %% due (f)")
 option("--sweep-all-budget", type=float, default=60.0, quick=20.0, help="seconds, then estimate")
 
@@ -187,11 +192,24 @@ async def populated_winback(bench: Bench) -> AsyncIterator[Winback]:
 
     admin_key = "bench-" + secrets.token_urlsafe(24)
     headers = {"Authorization": f"Bearer {admin_key}"}
+    env = {"WINBACK_ADMIN_KEY": admin_key, "WINBACK_RUN_WORKER": "false"}
+    kept = await common.kept_clients(bench.args.database_url, BENCH_DB)
+    if bench.args.reuse_database and kept:
+        # a population kept by --keep-databases: the read scenarios again, without an hour of
+        # loading (writes on it change it; its figures are not a clean run's)
+        url = common.database_url(bench.args.database_url, BENCH_DB)
+        log(f"winback: reusing database {BENCH_DB} ({kept:,} clients), migrating")
+        bench.note(f"database {BENCH_DB} reused ({kept:,} clients): not loaded in this run")
+        await upgrade(url)
+        async with Server(
+            "app.main:create_app", {**env, "WINBACK_DATABASE_URL": url}, "winback"
+        ) as server:
+            yield Winback(server, url, headers, kept)
+        return
     async with scratch_database(bench, BENCH_DB) as url:
         log(f"winback: database {BENCH_DB}, migrating")
         await upgrade(url)
-        env = {"WINBACK_DATABASE_URL": url, "WINBACK_ADMIN_KEY": admin_key}
-        env["WINBACK_RUN_WORKER"] = "false"
+        env["WINBACK_DATABASE_URL"] = url
         async with Server("app.main:create_app", env, "winback") as server:
             try:
                 async with contextlib.AsyncExitStack() as helpers:
