@@ -146,6 +146,34 @@ async def test_tier_refresh_matches_the_pareto_reference(
     assert (await stored(committed, "newcomer")).tier == "A"
 
 
+async def test_a_refresh_marks_due_only_clients_not_due_yet(
+    committed_api: AsyncClient, committed: async_sessionmaker[AsyncSession], headers: Headers
+) -> None:
+    """A client the sweeper has not reached yet is left as it is (no new row version: each is a
+    write of the row and all its indexes); the others whose tier moves are due at once."""
+    events = []
+    for i, value in enumerate([5000, 3000, 1200, 800, 400, 300, 200, 50, 30, 20]):
+        events += orders(f"c{i}", [40, 10], amount=f"{value / 2:.2f}")
+    await post(committed_api, headers, events)
+    waiting = NOW - timedelta(hours=5)
+    async with committed() as session, session.begin():
+        await session.execute(
+            text("UPDATE client SET next_review_at = :at WHERE client_id = 'c0'"), {"at": waiting}
+        )
+    versions = "SELECT client_id, xmin::text, next_review_at FROM client ORDER BY client_id"
+    async with committed() as session:
+        before = {row[0]: row[1:] for row in await session.execute(text(versions))}
+
+    assert await jobs.refresh_population(committed, NOW) is True  # every tier moves (none yet)
+    async with committed() as session:
+        after = {row[0]: row[1:] for row in await session.execute(text(versions))}
+    assert after["c0"] == before["c0"] == (before["c0"][0], waiting)
+    for i in range(1, 10):
+        assert after[f"c{i}"][0] != before[f"c{i}"][0] and after[f"c{i}"][1] == NOW
+    swept = await jobs.sweep(committed, lambda: NOW)
+    assert sorted(swept) == sorted(f"c{i}" for i in range(10))  # c0 was due all along
+
+
 def decimals(cuts: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
     return {r: {k: Decimal(v) for k, v in cut.items()} for r, cut in cuts.items()}
 
