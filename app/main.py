@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.ingest.endpoints import router as ingest_router
 from app.integrations.endpoints import router as integrations_router
-from app.kit import docs, problems
+from app.kit import collector, docs, problems
 from app.kit.guard import RequestGuard
 from app.migrate import head_revision
 from app.policy.endpoints import router as policy_router
@@ -47,9 +46,6 @@ in UTC.
 """
 
 
-GC_YOUNG_THRESHOLD = 50_000
-
-
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the app. `database_url` overrides settings (the CLI passes the embedded server's)."""
     settings = settings or get_settings()
@@ -73,16 +69,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        # Move everything built so far out of the collector's reach: full collections over the
-        # import-time objects otherwise pause a request for 100+ ms every few seconds.
-        gc.collect()
-        gc.freeze()
-        # Each request leaves cyclic garbage (the SQLAlchemy session and its transaction, weak
-        # dictionaries: ~60 objects), so with the default threshold of 700 a full collection
-        # ran every 150-300 requests, pausing one for 10-25 ms (measured at 1,000,000 clients:
-        # most of the lists' p99). At 50,000 the young generation is collected about 70 times
-        # less often and a full collection is rare; the garbage waiting is a few MB at most.
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        collector.settle()  # see app.kit.collector: GC pauses were the lists' p99
         # the dashboard's overview figures, computed once now so its first view need not wait
         warm_task = asyncio.create_task(
             ui_service.warm_overview(app.state.ui_overview, app.state.sessionmaker)

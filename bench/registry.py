@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from app.kit import collector
 from bench import common
 
 SCENARIO_MODULES = ("bench.scenarios", "bench.webhooks")
@@ -184,6 +185,10 @@ class Bench:
     async def settle(self, label: str) -> None:
         """Before a measurement: note how busy the machine already is (other processes, steal)
         and, with --wait-quiet, wait (bounded) for that to drop under --quiet-cores."""
+        # This process measures latency (and runs the sweep in process): its own full
+        # collections, 200 ms each over what the run has built, were landing in the figures.
+        # What is built so far is frozen, and it collects as winback's processes do.
+        collector.settle()
         load = await common.background_cores(1.0)
         deadline = time.monotonic() + self.args.wait_quiet
         if load > self.args.quiet_cores and self.args.wait_quiet:

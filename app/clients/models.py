@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
-from app.domain import Decision, Market, Status, Tier
+from app.domain import SIGNAL_CODES, Decision, Market, Status, Tier
 
 TS = DateTime(timezone=True)
 
@@ -111,6 +111,17 @@ class Client(Base):
             "status",
             literal_column("coalesce(expected_next_order_at, 'infinity'::timestamptz)"),
             "client_id",
+            "market",  # tested inside the index: a market filter fetches no other market's rows
+        ),
+        # signal= lists in value order: a small index per signal (the GIN index gives no order)
+        *(
+            Index(
+                f"ix_client_signal_{signal}",
+                literal_column("value DESC"),
+                literal_column("client_id DESC"),
+                postgresql_where=text(f"signals @> ARRAY['{signal}']::text[]"),
+            )
+            for signal in SIGNAL_CODES
         ),
         Index("ix_client_value", literal_column("value DESC"), literal_column("client_id DESC")),
         Index(

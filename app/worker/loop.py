@@ -9,6 +9,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.kit import collector
 from app.kit.time import utcnow
 from app.policy.service import load_snapshot
 from app.webhooks.delivery import Deliverer
@@ -58,6 +59,7 @@ async def run_forever(
     batch under way is finished and committed, the webhook sends in flight finish and are
     recorded, and it returns."""
     stop = stop or asyncio.Event()
+    collector.settle()  # a sweep batch left a full collection every 2 s with the defaults
     async with Deliverer(sessionmaker, settings) as deliverer:
         delivering = asyncio.create_task(deliverer.run(stop))
         try:
