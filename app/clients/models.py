@@ -145,6 +145,7 @@ class Client(Base):
             "manager_id",
             literal_column("value DESC"),
             literal_column("client_id DESC"),
+            "status",  # tested inside the index, as market is in ix_client_status_overdue
         ),
         Index(
             "ix_client_decision_value",

@@ -5,7 +5,8 @@ checked inside the status-and-overdue index
 fetched for a page of 100 unresponsive clients, 76 per match for a signal 1.3 % carry); each
 signal now has its own small index in value order. `status=...&market=...&sort=overdue_desc`
 fetched 5,591 rows of the other market for a page: the market is a trailing key of
-ix_client_status_overdue, so the index scan tests it without fetching the row.
+ix_client_status_overdue, so the index scan tests it without fetching the row; likewise the
+status in ix_client_manager_value (one manager's at-risk clients: 293 rows fetched in vain).
 
 Revision ID: 2026_11_29_1500
 Revises: 2026_11_29_1400
@@ -25,16 +26,18 @@ SIGNALS = ("lapsed", "requests_not_converting", "unresponsive", "volume_drop", "
 OVERDUE = "coalesce(expected_next_order_at, 'infinity'::timestamptz)"
 
 
-def _status_overdue(trailing: str) -> None:
+def _replace(name: str, columns: str) -> None:
     # Built under another name, then swapped: the lists keep an index while it builds. On a
     # large live table, build these by hand first with CREATE INDEX CONCURRENTLY (same names and
     # definitions); IF NOT EXISTS then makes the statements no-ops.
-    op.execute(
-        f"CREATE INDEX IF NOT EXISTS ix_client_status_overdue_next ON client "
-        f"(status, {OVERDUE}, client_id{trailing})"
-    )
-    op.execute("DROP INDEX IF EXISTS ix_client_status_overdue")
-    op.execute("ALTER INDEX ix_client_status_overdue_next RENAME TO ix_client_status_overdue")
+    op.execute(f"CREATE INDEX IF NOT EXISTS {name}_next ON client ({columns})")
+    op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
+
+
+def _trailing(market: str, status: str) -> None:
+    _replace("ix_client_status_overdue", f"status, {OVERDUE}, client_id{market}")
+    _replace("ix_client_manager_value", f"manager_id, value DESC, client_id DESC{status}")
 
 
 def upgrade() -> None:
@@ -45,11 +48,11 @@ def upgrade() -> None:
             f"CREATE INDEX IF NOT EXISTS ix_client_signal_{signal} ON client "
             f"(value DESC, client_id DESC) WHERE signals @> ARRAY['{signal}']::text[]"
         )
-    _status_overdue(", market")
+    _trailing(", market", ", status")
 
 
 def downgrade() -> None:
     op.execute("SET lock_timeout = '5s'")
-    _status_overdue("")
+    _trailing("", "")
     for signal in SIGNALS:
         op.execute(f"DROP INDEX IF EXISTS ix_client_signal_{signal}")
