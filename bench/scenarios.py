@@ -193,8 +193,9 @@ async def populated_winback(bench: Bench) -> AsyncIterator[Winback]:
     admin_key = "bench-" + secrets.token_urlsafe(24)
     headers = {"Authorization": f"Bearer {admin_key}"}
     env = {"WINBACK_ADMIN_KEY": admin_key, "WINBACK_RUN_WORKER": "false"}
-    kept = await common.kept_clients(bench.args.database_url, BENCH_DB)
-    if bench.args.reuse_database and kept:
+    reuse = bench.args.reuse_database
+    kept = await common.kept_clients(bench.args.database_url, BENCH_DB) if reuse else 0
+    if kept:
         # a population kept by --keep-databases: the read scenarios again, without an hour of
         # loading (writes on it change it; its figures are not a clean run's)
         url = common.database_url(bench.args.database_url, BENCH_DB)

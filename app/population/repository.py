@@ -64,13 +64,13 @@ TIER_CASE = (
     "CASE WHEN value > 0 AND value >= :a_min THEN 'A' "
     "WHEN value > 0 AND value >= :b_min THEN 'B' ELSE 'C' END"
 )
-# Clients of one ranking whose tier the new thresholds change: due now, so the sweeper
-# re-assesses them (tier and the plan decision that depends on it) through the one assessment
-# code path.
 # The marking statements leave alone a client already due (next_review_at <= now): it would be
 # a new row version with the same meaning, and each is a write of the row and all its indexes;
 # at 1,000,000 clients a refresh that marks most of them twice took minutes more.
 NOT_DUE = "(next_review_at IS NULL OR next_review_at > :now)"
+# Clients of one ranking whose tier the new thresholds change: due now, so the sweeper
+# re-assesses them (tier and the plan decision that depends on it) through the one assessment
+# code path.
 TIER_MOVES = text(
     f"""
     UPDATE client SET next_review_at = :now
@@ -254,13 +254,13 @@ async def repeat_gaps(session: AsyncSession) -> dict[str, RepeatGaps]:
 # A market's one- (k = 1) or two-time buyers (k = 2), or its buyers with three or more purchase
 # days (k = 3: the floor of irregular ones), due now: their lines moved.
 GAP_MOVES = text(
-    """
+    f"""
     UPDATE client SET next_review_at = :now
     WHERE market = :market AND orders_count > 0
       AND CASE WHEN CAST(:k AS int) >= 3 THEN purchase_days >= 3
                ELSE purchase_days = CAST(:k AS int) END
       AND {NOT_DUE}
-    """.replace("{NOT_DUE}", NOT_DUE)
+    """
 )
 
 
