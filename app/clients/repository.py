@@ -23,11 +23,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clients.models import Client, Erasure, StatusChange
+from app.clients.models import (
+    CLV,
+    LAST_ORDER,
+    NEXT_ORDER,
+    RISK,
+    Client,
+    Erasure,
+    StatusChange,
+    has_signal,
+)
 from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
 from app.db import driver
-from app.domain import SIGNAL_CODES
 from app.kit.jsontext import dumps
 from app.webhooks.repository import outbox_ctes, outbox_values
 
@@ -234,13 +242,6 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChan
 
 # --- reads -------------------------------------------------------------------------------------
 
-# The list sorts' expressions, as the indexes on client spell them; clients without a score
-# (prospects, before the first evaluation) sort last: -1.
-_LAST_ORDER = "coalesce(last_order_at, '-infinity'::timestamptz)"
-_NEXT_ORDER = "coalesce(expected_next_order_at, 'infinity'::timestamptz)"
-_RISK = "coalesce(churn_risk, -1)"
-_CLV = "coalesce(predicted_clv, -1)"
-
 
 @dataclass(frozen=True)
 class ClientFilter:
@@ -260,22 +261,19 @@ def _time_text(value: datetime | None, missing: str) -> str:
     return value.isoformat() if value else missing
 
 
-def _time_bound(text: str) -> str:
+# A cursor's sort key, checked before it reaches SQL: ValueError for one this API did not issue.
+def _time_check(text: str) -> None:
     if text not in ("infinity", "-infinity"):
-        datetime.fromisoformat(text)  # ValueError for a cursor this API did not issue
-    return text
+        datetime.fromisoformat(text)
 
 
-def _value_bound(text: str) -> str:
-    Decimal(text)  # InvalidOperation (a ValueError) for a cursor this API did not issue
-    return text
+def _value_check(text: str) -> None:
+    Decimal(text)  # InvalidOperation is a ValueError
 
 
-def _float_bound(text: str) -> str:
-    value = float(text)  # ValueError for a cursor this API did not issue
-    if not math.isfinite(value):
+def _float_check(text: str) -> None:
+    if not math.isfinite(float(text)):  # repr() of a float reads back exactly
         raise ValueError(text)
-    return text  # repr() of a float reads back exactly
 
 
 def _float_text(value: float | None) -> str:
@@ -295,31 +293,31 @@ class Sort:
     expression: str
     descending: bool
     key_text: Callable[[Mapping[str, Any]], str]
-    bound: Callable[[str], str]
+    check: Callable[[str], None]
     key_type: str
 
 
 SORTS: dict[str, Sort] = {
-    "value_desc": Sort("value", True, lambda row: str(row["value"]), _value_bound, "numeric"),
+    "value_desc": Sort("value", True, lambda row: str(row["value"]), _value_check, "numeric"),
     "last_order_desc": Sort(
-        _LAST_ORDER,
+        LAST_ORDER,
         True,
         lambda row: _time_text(row["last_order_at"], "-infinity"),
-        _time_bound,
+        _time_check,
         "timestamptz",
     ),
     "overdue_desc": Sort(
-        _NEXT_ORDER,
+        NEXT_ORDER,
         False,
         lambda row: _time_text(row["expected_next_order_at"], "infinity"),
-        _time_bound,
+        _time_check,
         "timestamptz",
     ),
     "risk_desc": Sort(
-        _RISK, True, lambda row: _float_text(row["churn_risk"]), _float_bound, "float8"
+        RISK, True, lambda row: _float_text(row["churn_risk"]), _float_check, "float8"
     ),
     "clv_desc": Sort(
-        _CLV, True, lambda row: _money_text(row["predicted_clv"]), _value_bound, "numeric"
+        CLV, True, lambda row: _money_text(row["predicted_clv"]), _value_check, "numeric"
     ),
 }
 
@@ -351,18 +349,14 @@ def _where(where: ClientFilter) -> _Conditions:
         conditions.sql.append(f"market = {conditions.parameter(where.market)}")
     if where.manager_id:
         conditions.sql.append(f"manager_id = {conditions.parameter(where.manager_id)}")
-    if where.signal:
-        # spelled as the signal's partial index is (ix_client_signal_*), so that PostgreSQL can
-        # prove the index covers it: a parameter would hide the signal from the planner
-        if where.signal not in SIGNAL_CODES:
-            raise ValueError(f"unknown signal {where.signal!r}")
-        conditions.sql.append(f"signals @> ARRAY['{where.signal}']::text[]")
+    if where.signal:  # as its partial index spells it (ix_client_signal_*)
+        conditions.sql.append(has_signal(where.signal))
     if where.decisions:
         conditions.any_of("decision", where.decisions)
     if where.min_value is not None:
         conditions.sql.append(f"value >= {conditions.parameter(where.min_value)}::numeric")
     if where.min_risk is not None:
-        conditions.sql.append(f"{conditions.parameter(where.min_risk)}::float8 <= {_RISK}")
+        conditions.sql.append(f"{conditions.parameter(where.min_risk)}::float8 <= {RISK}")
     if where.xyz:
         conditions.any_of("xyz", where.xyz)
     if where.rfm:
@@ -391,7 +385,8 @@ async def list_page(
     conditions = _where(where)
     if after is not None:
         key_text, client_id = after
-        key = conditions.parameter(order.bound(key_text))
+        order.check(key_text)
+        key = conditions.parameter(key_text)
         past = conditions.parameter(client_id)
         compare = "<" if order.descending else ">"
         conditions.sql.append(
@@ -410,7 +405,7 @@ async def list_page(
 def is_sort_key(sort: str, key_text: str) -> bool:
     """Whether `key_text` can be a key of this sort (a cursor this API issued)."""
     try:
-        SORTS[sort].bound(key_text)
+        SORTS[sort].check(key_text)
     except (ValueError, ArithmeticError):
         return False
     return True
