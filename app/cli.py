@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"run_worker": False})
     processes = args.workers or settings.web_workers
     url = _database_url(settings)
-    asyncio.run(upgrade(url))
+    _migrate(upgrade(url))
     key, notice = asyncio.run(_first_admin_key(url, settings))
     if notice:
         print(notice, flush=True)
@@ -269,7 +269,7 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     url = _database_url(settings)
-    asyncio.run(upgrade(url))
+    _migrate(upgrade(url))
     if not args.once:  # a one-shot run (cron, a test) keeps its priority
         lower_priority(settings.worker_nice)
     if settings.worker_metrics_port and not args.once:
@@ -306,6 +306,38 @@ def worker(args: argparse.Namespace) -> None:
         raise SystemExit(128 + signal.SIGTERM)
 
 
+def _migrate(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a migration on start. SIGTERM cancels it (PostgreSQL rolls it back) and exits 143:
+    raised at an arbitrary point inside the driver it left a traceback and exit code 1."""
+
+    async def cancellable() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm() -> None:
+            _SIGTERM_RECEIVED.set()
+            task.cancel()
+
+        if in_main_thread:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        try:
+            await coroutine
+        finally:
+            if in_main_thread:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, previous)
+
+    try:
+        asyncio.run(cancellable())
+    except BaseException:
+        # the cancellation may surface as the driver's own error once the statement is cut short
+        if _SIGTERM_RECEIVED.is_set():
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
+
+
 def _run_fast(coroutine: Coroutine[Any, Any, T]) -> T:
     """asyncio.run on uvloop where it is installed (as uvicorn runs the API): the worker's
     webhook sends and queries spend less CPU in the event loop."""
@@ -321,9 +353,9 @@ def migrate(args: argparse.Namespace) -> None:
 
     url = _database_url(get_settings())
     if args.down:
-        asyncio.run(downgrade(url, args.down))
+        _migrate(downgrade(url, args.down))
     else:
-        asyncio.run(upgrade(url, args.to))
+        _migrate(upgrade(url, args.to))
     print("winback: migrations applied")
 
 
@@ -410,7 +442,7 @@ def demo(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     url = _database_url(settings)
-    asyncio.run(upgrade(url))
+    _migrate(upgrade(url))
     summary = asyncio.run(load_demo(url, clients=args.clients, seed=args.seed))
     print(summary)
 
@@ -438,7 +470,7 @@ def import_history(args: argparse.Namespace) -> None:
     except OSError as exc:
         sys.exit(f"winback import: cannot read {path}: {exc.strerror or exc}")
     url = _database_url(get_settings())
-    asyncio.run(upgrade(url))
+    _migrate(upgrade(url))
 
     async def main() -> str:
         engine = create_engine(url)
@@ -511,7 +543,7 @@ def backtest(args: argparse.Namespace) -> None:
     from app.policy.service import load_snapshot
 
     url = _database_url(get_settings(), quiet=True)
-    asyncio.run(upgrade(url))
+    _migrate(upgrade(url))
 
     async def main() -> str:
         engine = create_engine(url)

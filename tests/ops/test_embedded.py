@@ -127,7 +127,7 @@ def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
         assert worker.stdout is not None
         assert worker.stdout.readline().startswith("winback: embedded PostgreSQL, data in")
         assert running(data_dir)
-        time.sleep(0.5)  # into its loop
+        time.sleep(0.5)  # migrating on a slow machine, or in its loop: SIGTERM stops either
         worker.send_signal(signal.SIGTERM)
         output = worker.communicate(timeout=30)[0]
         assert worker.returncode == 128 + signal.SIGTERM, output
@@ -135,3 +135,56 @@ def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+# holds the migration lock of app.migrate until its stdin closes; says when a migrator waits on it
+MIGRATION_LOCK_HOLDER = """
+import asyncio, sys, asyncpg
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    await connection.execute("SELECT pg_advisory_lock(7302119)")
+    print("locked", flush=True)
+    while not await connection.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    ):
+        await asyncio.sleep(0.05)
+    print("a migrator waits", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(main())
+"""
+
+
+def test_sigterm_while_the_worker_waits_to_migrate_stops_it_cleanly(data_dir: Path) -> None:
+    # several processes starting together migrate one at a time; one told to stop meanwhile
+    # (a rolling deploy) exits as it would from its loop, not with a traceback from the driver
+    user = User(data_dir)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", MIGRATION_LOCK_HOLDER, user.url.strip()],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=ROOT,
+        env=embedded_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        assert holder.stdout.readline() == "a migrator waits\n"
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+        assert worker.returncode == 128 + signal.SIGTERM, output
+        assert "Traceback" not in output, output
+    finally:
+        for process in (worker, holder):
+            if process.poll() is None:
+                process.kill()
+        holder.communicate()
+        user.exit()
+    assert not running(data_dir)
