@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 USERS_FILE = ".handle_pids.json"  # pgserver's own list of the processes using a server
+SETTINGS_FILE = "winback.conf"  # the server settings below, included by postgresql.conf
+_INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
+MiB = 1024 * 1024
 STOP_TIMEOUT_SECONDS = 30.0
 
 _in_use: set[Path] = set()  # data dirs whose server this process registered with
@@ -146,6 +149,57 @@ def _stop_postmaster(cluster: Path) -> bool:
     return True
 
 
+def server_settings(memory_bytes: int) -> dict[str, str]:
+    """The embedded server's settings, for a machine with this much memory.
+
+    PostgreSQL's defaults are sized for a small box: 128 MB of shared buffers and a checkpoint
+    at every 1 GB of WAL. At 1,000,000 clients (2 GB of client rows and indexes) nearly every
+    update then read and evicted pages through the kernel and, after each of the frequent
+    checkpoints, wrote whole pages to the WAL again (53 KB of WAL per client updated): a sweep
+    ran at 3,982 clients/s, 5,746 with these (docs/performance.md). A quarter of the memory for
+    shared buffers is PostgreSQL's own advice for a dedicated server; capped at 8 GB."""
+    shared_buffers = min(max(memory_bytes // 4, 128 * MiB), 8192 * MiB)
+    return {
+        "shared_buffers": f"{shared_buffers // MiB}MB",
+        "max_wal_size": "4GB",  # a checkpoint per 4 GB of WAL, not per 1 GB
+        "checkpoint_timeout": "15min",
+        "wal_compression": "on",  # the full-page images after a checkpoint, compressed
+    }
+
+
+def _memory_bytes() -> int:
+    """This machine's memory, or the container's limit where one is set (cgroup v2 or v1)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            total = min(total, int(Path(limit).read_text().strip()))  # "max": no limit
+    return total
+
+
+def _configure(cluster: Path, server: Any) -> None:
+    """Give the running server winback's settings (call it holding the lock). Reloaded at
+    once; shared_buffers needs a restart, done now if this process is its only user, else at
+    its next start."""
+    from pgserver import _commands
+
+    pg_ctl = vars(_commands)["pg_ctl"]  # made at import time, so invisible to type checkers
+
+    settings = server_settings(_memory_bytes())
+    text = "# written by winback (app/embedded.py) at every start; edits are lost\n" + "".join(
+        f"{name} = '{value}'\n" for name, value in settings.items()
+    )
+    path = cluster / SETTINGS_FILE
+    if path.is_file() and path.read_text() == text:
+        return
+    path.write_text(text)
+    conf = cluster / "postgresql.conf"
+    if _INCLUDE not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(f"\n{_INCLUDE}\n")
+    alone = _users(cluster) == [os.getpid()]
+    pg_ctl(["-w", "restart"] if alone else ["reload"], pgdata=cluster, user=server.system_user)
+
+
 def start(data_dir: Path) -> str:
     """Start (or reuse) the embedded server, join its users, and return a postgresql:// URL."""
     data_dir = data_dir.resolve()
@@ -162,6 +216,7 @@ def start(data_dir: Path) -> str:
         server = pgserver.PostgresServer(cluster, cleanup_mode=None)
         # and would take it out at exit without our lock and without pruning: that is ours to do
         atexit.unregister(server._cleanup)
+        _configure(cluster, server)
         return str(server.get_uri())
 
 

@@ -2,6 +2,7 @@
 out: one that exits while another still uses it leaves it running, one killed without notice does
 not keep it alive, `db stop` will not pull it from under a user, `db reset` deletes it."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -187,4 +188,60 @@ def test_sigterm_while_the_worker_waits_to_migrate_stops_it_cleanly(data_dir: Pa
                 process.kill()
         holder.communicate()
         user.exit()
+    assert not running(data_dir)
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("memory", "shared_buffers"),
+    [
+        (24 * 1024 * MiB, "6144MB"),  # a quarter
+        (256 * MiB, "128MB"),  # never below PostgreSQL's own default
+        (128 * 1024 * MiB, "8192MB"),  # capped
+    ],
+)
+def test_the_server_gets_a_quarter_of_the_memory(memory: int, shared_buffers: str) -> None:
+    settings = embedded.server_settings(memory)
+    assert settings["shared_buffers"] == shared_buffers
+    assert settings["max_wal_size"] == "4GB" and settings["wal_compression"] == "on"
+
+
+SHOW_SETTINGS = """
+import asyncio, json, sys, asyncpg
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    print(json.dumps(dict(await connection.fetch(
+        "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)",
+        ["shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"],
+    ))))
+asyncio.run(main())
+"""
+
+
+def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
+    # not PostgreSQL's defaults (128 MB of buffers, a checkpoint per GB of WAL): the first
+    # start writes the settings and, as the only user, restarts the server with them
+    data_dir = tmp_path / "data"
+    user = User(data_dir)
+    try:
+        shown = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", SHOW_SETTINGS, user.url.strip()],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    finally:
+        user.exit()
+    expected = embedded.server_settings(embedded._memory_bytes())
+    assert (
+        int(shown["shared_buffers"].removesuffix("8kB")) * 8
+        == int(expected["shared_buffers"].removesuffix("MB")) * 1024
+    ), shown
+    assert shown["max_wal_size"] == "4096MB" and shown["checkpoint_timeout"] == "900s", shown
+    assert shown["wal_compression"] != "off", shown
     assert not running(data_dir)
