@@ -156,7 +156,7 @@ def server_settings(memory_bytes: int) -> dict[str, str]:
     at every 1 GB of WAL. At 1,000,000 clients (2 GB of client rows and indexes) nearly every
     update then read and evicted pages through the kernel and, after each of the frequent
     checkpoints, wrote whole pages to the WAL again (53 KB of WAL per client updated): a sweep
-    ran at 3,982 clients/s, 5,746 with these (docs/performance.md). A quarter of the memory for
+    ran at 3,209 clients/s, 4,554 with these (docs/scaling.md). A quarter of the memory for
     shared buffers is PostgreSQL's own advice for a dedicated server; capped at 8 GB."""
     shared_buffers = min(max(memory_bytes // 4, 128 * MiB), 8192 * MiB)
     return {

@@ -121,8 +121,9 @@ async def machine(server_url: str) -> dict[str, Any]:
     try:
         pg = await conn.fetchval("SHOW server_version")
         settings = await conn.fetch(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
-            "('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections')"
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+            "('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'max_wal_size', "
+            "'checkpoint_timeout', 'wal_compression')"
         )
     finally:
         await conn.close()

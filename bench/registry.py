@@ -266,6 +266,9 @@ def summary(info: dict[str, Any], args: argparse.Namespace) -> list[str]:
     return [
         f"winback bench - {info['nproc']} cores ({info['cpu']}), {info['ram_gib']} GiB, "
         f"PostgreSQL {info['postgresql']}, Python {info['python']}",
+        # the server's own sizing moves every write-bound figure (docs/performance.md)
+        "PostgreSQL settings: "
+        + ", ".join(f"{name} {value}" for name, value in sorted(info["pg_settings"].items())),
         f"uvicorn {info['packages']['uvicorn']} ({info['uvicorn_loop']} loop, "
         f"{info['uvicorn_http']} parser), 1 worker, no access log; {args.clients:,} clients; "
         f"{args.duration:g} s per load scenario after {args.warmup:g} s warm-up",
