@@ -26,6 +26,7 @@ signal's `detail` names the rule, the quantile and how many clients (gaps) it ca
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -179,10 +180,25 @@ def own_cycle_days(purchase_days: list[date]) -> float | None:
     return float(median(gaps))
 
 
+def _median_of_sorted(gaps: list[int]) -> float | None:
+    """own_cycle_days from the gaps already sorted (statistics.median's arithmetic)."""
+    if len(gaps) < 2:
+        return None
+    middle = len(gaps) // 2
+    if len(gaps) % 2:
+        return float(gaps[middle])
+    return (gaps[middle - 1] + gaps[middle]) / 2
+
+
 def cycle_for(
     purchase_days: list[date], policy: Policy, market_cycle_days: float | None
 ) -> tuple[float, CycleSource]:
-    own = own_cycle_days(purchase_days)
+    return _cycle(own_cycle_days(purchase_days), policy, market_cycle_days)
+
+
+def _cycle(
+    own: float | None, policy: Policy, market_cycle_days: float | None
+) -> tuple[float, CycleSource]:
     if own is not None:
         return clamp_cycle(own, policy), "own"
     if market_cycle_days is not None:
@@ -219,10 +235,13 @@ def lapse_lines(
         and later is not None
         and later.n >= policy.repeat_gap_min_clients
     ):
-        cv = irregularity(purchase_days)
         floor_at_risk = later.at(policy.repeat_gap_at_risk_quantile)
         floor_lost = min(later.at(policy.repeat_gap_lost_quantile), policy.max_lapse_days)
-        if cv > policy.xyz_x_max_cv and (floor_at_risk > at_risk or floor_lost > lost):
+        # the floors first: the gaps' variation is only worth computing where they would move
+        # a line (an eighth of a sweep's time went into it before)
+        if (floor_at_risk > at_risk or floor_lost > lost) and (
+            cv := irregularity(purchase_days)
+        ) > policy.xyz_x_max_cv:
             return LapseLines(
                 at_risk_days=max(at_risk, floor_at_risk),
                 watch_at_risk_days=watch,  # a recovery watch keeps the stricter cycle line
@@ -287,10 +306,14 @@ def _episodes(
     """Past losses that ended in a return: each gap between purchase occasions where the client
     crossed the lost line (by lapse, with the cycle known at the time, or by a churn notice)."""
     episodes = []
+    days: list[date] = []  # the purchase days before the gap, grown one at a time
+    gaps: list[int] = []  # their gaps, kept sorted for the median (the cycle at the time)
     for k in range(1, len(occasions)):
         before, after = occasions[k - 1], occasions[k]
-        days = [o.day for o in occasions[:k]]
-        cycle, _ = cycle_for(days, policy, market_cycle_days)
+        if days:
+            bisect.insort(gaps, (before.day - days[-1]).days)
+        days.append(before.day)
+        cycle, _ = _cycle(_median_of_sorted(gaps), policy, market_cycle_days)
         lines = lapse_lines(days, cycle, policy, repeat_gaps)
         candidates = [
             (t, True) for t in notices if before.last_at < t < after.first_at

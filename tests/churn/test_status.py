@@ -3,7 +3,11 @@ recovered with its watch; lost_count, last_lost_at, recovered_at."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .helpers import TICK, History, around, at, codes, has, signal
 
@@ -365,3 +369,20 @@ def test_status_at_the_return_from_a_loss_mid_watch() -> None:
     assert state.status == "lost"
     assert not state.in_watch
     assert state.lost_count == 2
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30))
+def test_a_past_loss_is_judged_with_what_the_client_had_then(gaps: list[int]) -> None:
+    # a return after a loss is an episode exactly when the client, with only the orders it
+    # had before that return, was lost at its moment: the cycle and lines of the time, not today's
+    days = list(itertools.accumulate(gaps, initial=0))
+    history = History()
+    for day in days:
+        history.order(day)
+    returns = {e.returned_at for e in history.state(days[-1] + 1).episodes}
+    for k in range(1, len(days)):
+        then = History()
+        for day in days[:k]:
+            then.order(day)
+        assert (then.state(days[k]).status == "lost") == (at(days[k]) in returns), days[: k + 1]
