@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,7 +191,7 @@ def _configure(cluster: Path, server: Any) -> None:
         f"{name} = '{value}'\n" for name, value in settings.items()
     )
     path = cluster / SETTINGS_FILE
-    if path.is_file() and path.read_text() == text:
+    if path.is_file() and path.read_text() in (text, _declined(text)):
         return
     path.write_text(text)
     conf = cluster / "postgresql.conf"
@@ -197,7 +199,29 @@ def _configure(cluster: Path, server: Any) -> None:
         with conf.open("a") as handle:
             handle.write(f"\n{_INCLUDE}\n")
     alone = _users(cluster) == [os.getpid()]
-    pg_ctl(["-w", "restart"] if alone else ["reload"], pgdata=cluster, user=server.system_user)
+    try:
+        pg_ctl(["-w", "restart"] if alone else ["reload"], pgdata=cluster, user=server.system_user)
+    except subprocess.CalledProcessError:
+        # a machine that cannot give them (memory a container does not have): the server runs
+        # on PostgreSQL's own settings rather than not at all, and is not asked again
+        _decline(path, text)
+        pg_ctl(["-w", "restart"], pgdata=cluster, user=server.system_user)
+
+
+def _declined(text: str) -> str:
+    return "# declined: PostgreSQL did not start with these\n" + "".join(
+        f"# {line}\n" for line in text.splitlines()
+    )
+
+
+def _decline(path: Path, text: str) -> None:
+    path.write_text(_declined(text))
+    print(
+        f"winback: the embedded PostgreSQL did not start with the settings in {path}; "
+        "it runs on PostgreSQL's defaults",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def start(data_dir: Path) -> str:
@@ -213,7 +237,18 @@ def start(data_dir: Path) -> str:
         with _in_use_lock:  # first, so that a SIGTERM while it starts still stops it at exit
             _in_use.add(data_dir)
         # pgserver adds this pid to the list of users here
-        server = pgserver.PostgresServer(cluster, cleanup_mode=None)
+        try:
+            server = pgserver.PostgresServer(cluster, cleanup_mode=None)
+        except subprocess.CalledProcessError:
+            settings = cluster / SETTINGS_FILE
+            if not settings.is_file() or settings.read_text().startswith("# declined"):
+                raise
+            failed = pgserver.PostgresServer._instances.get(cluster)  # its exit handler is ours
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            # settings a running server took on reload, that this start cannot give
+            _decline(settings, settings.read_text())
+            server = pgserver.PostgresServer(cluster, cleanup_mode=None)
         # and would take it out at exit without our lock and without pruning: that is ours to do
         atexit.unregister(server._cleanup)
         _configure(cluster, server)

@@ -245,3 +245,55 @@ def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
     assert shown["max_wal_size"] == "4096MB" and shown["checkpoint_timeout"] == "900s", shown
     assert shown["wal_compression"] != "off", shown
     assert not running(data_dir)
+
+
+def shared_buffers_of(url: str) -> str:
+    return json.loads(
+        subprocess.run(
+            [sys.executable, "-c", SHOW_SETTINGS, url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["shared_buffers"]
+
+
+def test_settings_the_machine_cannot_give_leave_postgresql_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a container without the memory: the server starts on PostgreSQL's defaults, says so, and
+    # is not asked again at the next start
+    monkeypatch.setattr(embedded, "server_settings", lambda memory: {"shared_buffers": "999999TB"})
+    data_dir = tmp_path / "data"
+    try:
+        url = embedded.start(data_dir)
+        assert shared_buffers_of(url) == "16384" + "8kB"  # 128MB
+        assert "did not start with the settings" in capsys.readouterr().err
+        assert embedded.release(data_dir)
+        embedded.start(data_dir)  # declined before: no restart, no message
+        assert capsys.readouterr().err == ""
+    finally:
+        embedded.release(data_dir)
+
+
+def test_settings_taken_on_reload_that_a_start_cannot_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # another process held the server when they were written, so they were reloaded, not
+    # restarted with: the next start falls back the same way instead of failing
+    monkeypatch.setattr(embedded, "server_settings", lambda memory: {"shared_buffers": "999999TB"})
+    data_dir = tmp_path / "data"
+    other = User(data_dir)  # with the settings of this machine
+    try:
+        embedded.start(data_dir)  # joins: the settings are reloaded (shared_buffers is not)
+        assert not embedded.release(data_dir)
+    finally:
+        other.exit()
+    assert not running(data_dir)
+    try:
+        url = embedded.start(data_dir)
+        assert shared_buffers_of(url) == "16384" + "8kB"  # 128MB
+        assert "did not start with the settings" in capsys.readouterr().err
+    finally:
+        embedded.release(data_dir)
