@@ -237,8 +237,8 @@ def lapse_lines(
     ):
         floor_at_risk = later.at(policy.repeat_gap_at_risk_quantile)
         floor_lost = min(later.at(policy.repeat_gap_lost_quantile), policy.max_lapse_days)
-        # the floors first: the gaps' variation is only worth computing where they would move
-        # a line (an eighth of a sweep's time went into it before)
+        # the floors first: the gaps' variation (a walk over every gap, for each past gap of
+        # the client's history) is only worth computing where a floor would move a line
         if (floor_at_risk > at_risk or floor_lost > lost) and (
             cv := irregularity(purchase_days)
         ) > policy.xyz_x_max_cv:
