@@ -115,8 +115,8 @@ def test_db_stop_waits_for_its_users_and_db_reset_deletes_it(data_dir: Path) -> 
     assert not (data_dir / "pgdata").exists()
 
 
-def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
-    worker = subprocess.Popen(
+def start_worker(data_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"],
         cwd=ROOT,
         env=embedded_env(data_dir),
@@ -124,6 +124,10 @@ def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_sigterm_to_the_worker_stops_it_too(data_dir: Path) -> None:
+    worker = start_worker(data_dir)
     try:
         assert worker.stdout is not None
         assert worker.stdout.readline().startswith("winback: embedded PostgreSQL, data in")
@@ -166,14 +170,7 @@ def test_sigterm_while_the_worker_waits_to_migrate_stops_it_cleanly(data_dir: Pa
         stdout=subprocess.PIPE,
         text=True,
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker"],
-        cwd=ROOT,
-        env=embedded_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_worker(data_dir)
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "locked\n"
@@ -220,21 +217,31 @@ asyncio.run(main())
 """
 
 
-def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
-    # not PostgreSQL's defaults (128 MB of buffers, a checkpoint per GB of WAL): the first
-    # start writes the settings and, as the only user, restarts the server with them
-    data_dir = tmp_path / "data"
-    user = User(data_dir)
-    try:
-        shown = json.loads(
+def settings_of(url: str) -> dict[str, str]:
+    return dict(
+        json.loads(
             subprocess.run(
-                [sys.executable, "-c", SHOW_SETTINGS, user.url.strip()],
+                [sys.executable, "-c", SHOW_SETTINGS, url],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
                 check=True,
             ).stdout
         )
+    )
+
+
+def shared_buffers_of(url: str) -> str:
+    return settings_of(url)["shared_buffers"]
+
+
+def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
+    # not PostgreSQL's defaults (128 MB of buffers, a checkpoint per GB of WAL): the first
+    # start writes the settings and, as the only user, restarts the server with them
+    data_dir = tmp_path / "data"
+    user = User(data_dir)
+    try:
+        shown = settings_of(user.url.strip())
     finally:
         user.exit()
     expected = embedded.server_settings(embedded._memory_bytes())
@@ -245,18 +252,6 @@ def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
     assert shown["max_wal_size"] == "4096MB" and shown["checkpoint_timeout"] == "900s", shown
     assert shown["wal_compression"] != "off", shown
     assert not running(data_dir)
-
-
-def shared_buffers_of(url: str) -> str:
-    return json.loads(
-        subprocess.run(
-            [sys.executable, "-c", SHOW_SETTINGS, url],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )["shared_buffers"]
 
 
 def test_settings_the_machine_cannot_give_leave_postgresql_defaults(
