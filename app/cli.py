@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"run_worker": False})
     processes = args.workers or settings.web_workers
     url = _database_url(settings)
-    _migrate(upgrade(url))
+    _run_migration(upgrade(url))
     key, notice = asyncio.run(_first_admin_key(url, settings))
     if notice:
         print(notice, flush=True)
@@ -269,7 +269,7 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     url = _database_url(settings)
-    _migrate(upgrade(url))
+    _run_migration(upgrade(url))
     if not args.once:  # a one-shot run (cron, a test) keeps its priority
         lower_priority(settings.worker_nice)
     if settings.worker_metrics_port and not args.once:
@@ -306,9 +306,10 @@ def worker(args: argparse.Namespace) -> None:
         raise SystemExit(128 + signal.SIGTERM)
 
 
-def _migrate(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a migration on start. SIGTERM cancels it (PostgreSQL rolls it back) and exits 143:
-    raised at an arbitrary point inside the driver it left a traceback and exit code 1."""
+def _run_migration(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a migration (a command's start, `winback migrate`). SIGTERM cancels it (PostgreSQL
+    rolls it back) and exits 143: raised at an arbitrary point inside the driver it left a
+    traceback and exit code 1."""
 
     async def cancellable() -> None:
         task = asyncio.current_task()
@@ -353,9 +354,9 @@ def migrate(args: argparse.Namespace) -> None:
 
     url = _database_url(get_settings())
     if args.down:
-        _migrate(downgrade(url, args.down))
+        _run_migration(downgrade(url, args.down))
     else:
-        _migrate(upgrade(url, args.to))
+        _run_migration(upgrade(url, args.to))
     print("winback: migrations applied")
 
 
@@ -442,7 +443,7 @@ def demo(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     url = _database_url(settings)
-    _migrate(upgrade(url))
+    _run_migration(upgrade(url))
     summary = asyncio.run(load_demo(url, clients=args.clients, seed=args.seed))
     print(summary)
 
@@ -470,7 +471,7 @@ def import_history(args: argparse.Namespace) -> None:
     except OSError as exc:
         sys.exit(f"winback import: cannot read {path}: {exc.strerror or exc}")
     url = _database_url(get_settings())
-    _migrate(upgrade(url))
+    _run_migration(upgrade(url))
 
     async def main() -> str:
         engine = create_engine(url)
@@ -543,7 +544,7 @@ def backtest(args: argparse.Namespace) -> None:
     from app.policy.service import load_snapshot
 
     url = _database_url(get_settings(), quiet=True)
-    _migrate(upgrade(url))
+    _run_migration(upgrade(url))
 
     async def main() -> str:
         engine = create_engine(url)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,15 +210,18 @@ SHOW_SETTINGS = """
 import asyncio, json, sys, asyncpg
 async def main():
     connection = await asyncpg.connect(sys.argv[1])
-    print(json.dumps(dict(await connection.fetch(
-        "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)",
-        ["shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"],
+    print(json.dumps(dict(await connection.fetchrow(
+        "SELECT pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers, "
+        "pg_size_bytes(current_setting('max_wal_size')) AS max_wal_size, "
+        "current_setting('checkpoint_timeout') AS checkpoint_timeout, "
+        "current_setting('wal_compression') AS wal_compression"
     ))))
 asyncio.run(main())
 """
 
 
-def settings_of(url: str) -> dict[str, str]:
+def settings_of(url: str) -> dict[str, Any]:
+    """shared_buffers and max_wal_size in bytes, the others as SHOW gives them."""
     return dict(
         json.loads(
             subprocess.run(
@@ -231,7 +235,7 @@ def settings_of(url: str) -> dict[str, str]:
     )
 
 
-def shared_buffers_of(url: str) -> str:
+def shared_buffers_of(url: str) -> int:
     return settings_of(url)["shared_buffers"]
 
 
@@ -245,11 +249,8 @@ def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
     finally:
         user.exit()
     expected = embedded.server_settings(embedded._memory_bytes())
-    assert (
-        int(shown["shared_buffers"].removesuffix("8kB")) * 8
-        == int(expected["shared_buffers"].removesuffix("MB")) * 1024
-    ), shown
-    assert shown["max_wal_size"] == "4096MB" and shown["checkpoint_timeout"] == "900s", shown
+    assert shown["shared_buffers"] == int(expected["shared_buffers"].removesuffix("MB")) * MiB
+    assert shown["max_wal_size"] == 4096 * MiB and shown["checkpoint_timeout"] == "15min", shown
     assert shown["wal_compression"] != "off", shown
     assert not running(data_dir)
 
@@ -263,7 +264,7 @@ def test_settings_the_machine_cannot_give_leave_postgresql_defaults(
     data_dir = tmp_path / "data"
     try:
         url = embedded.start(data_dir)
-        assert shared_buffers_of(url) == "16384" + "8kB"  # 128MB
+        assert shared_buffers_of(url) == 128 * MiB  # PostgreSQL's default
         assert "did not start with the settings" in capsys.readouterr().err
         assert embedded.release(data_dir)
         embedded.start(data_dir)  # declined before: no restart, no message
@@ -288,7 +289,7 @@ def test_settings_taken_on_reload_that_a_start_cannot_give(
     assert not running(data_dir)
     try:
         url = embedded.start(data_dir)
-        assert shared_buffers_of(url) == "16384" + "8kB"  # 128MB
+        assert shared_buffers_of(url) == 128 * MiB  # PostgreSQL's default
         assert "did not start with the settings" in capsys.readouterr().err
     finally:
         embedded.release(data_dir)
