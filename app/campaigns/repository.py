@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.models import Campaign, CampaignMember
 from app.campaigns.schemas import Segment
-from app.clients.models import Client
+from app.clients.models import Client, has_signal
 from app.clients.rows import ATTRIBUTE_FIELDS
 
 # Every campaign creation takes this transaction-level lock, so two campaigns created at once
@@ -67,8 +67,8 @@ def segment_where(statement: Select[Any], segment: Segment, now: datetime) -> Se
         statement = statement.where(Client.tier.in_(segment.tier))
     if segment.market:
         statement = statement.where(Client.market == segment.market)
-    if segment.signals:
-        statement = statement.where(Client.signals.overlap(list(segment.signals)))
+    if segment.signals:  # any of them: each test is the predicate of that signal's index
+        statement = statement.where(or_(*(text(has_signal(s)) for s in segment.signals)))
     if segment.decision:
         statement = statement.where(Client.decision.in_(segment.decision))
     if segment.min_value is not None:

@@ -4,7 +4,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,10 +23,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.churn.facts import FACTS_VERSION
 from app.clients.models import (
     CLV,
     LAST_ORDER,
     NEXT_ORDER,
+    OLD_FACTS,
     RISK,
     Client,
     Erasure,
@@ -36,6 +38,7 @@ from app.clients.models import (
 from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
 from app.db import driver
+from app.domain import STATUSES
 from app.kit.jsontext import dumps
 from app.webhooks.repository import outbox_ctes, outbox_values
 
@@ -369,6 +372,19 @@ def _where(where: ClientFilter) -> _Conditions:
 _SUMMARY = ", ".join(ClientSummary.model_fields)
 
 
+def _own_index(where: ClientFilter, sort: str) -> bool:
+    """Whether one filter value leads an index of its own in this sort's order: one status
+    (ix_client_status_*), or, in value order, one tier, manager, signal or decision."""
+    if len(where.statuses) == 1:
+        return True
+    return sort == "value_desc" and (
+        len(where.tiers) == 1
+        or where.manager_id is not None
+        or where.signal is not None
+        or len(where.decisions) == 1
+    )
+
+
 async def list_page(
     session: AsyncSession,
     where: ClientFilter,
@@ -381,8 +397,25 @@ async def list_page(
 
     On the driver: a list page is a read of up to 1,000 rows, where SQLAlchemy's statement
     building and result processing cost more than the query (issue 12's lists at 1M)."""
+    sql, parameters = list_query(where, sort, after, limit)
+    raw = await driver(session)
+    return [dict(record) for record in await raw.fetch(sql, *parameters)]
+
+
+def list_query(
+    where: ClientFilter, sort: str, after: tuple[str, str] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """`list_page`'s statement and its parameters.
+
+    A page for one status (or one tier, manager, signal or decision in value order) is one
+    range scan of that filter's index. Any other page is the merge of one range scan per
+    status, each in the sort's order (ix_client_status_*; PostgreSQL's Merge Append reads each
+    scan only as far as the page needs): `client` keeps no index per sort over all clients,
+    since each is one more index entry on every write of a client (2026_11_30_0100)."""
     order = SORTS[sort]
-    conditions = _where(where)
+    conditions = _where(
+        where if _own_index(where, sort) else replace(where, statuses=()),
+    )
     if after is not None:
         key_text, client_id = after
         order.check(key_text)
@@ -393,13 +426,26 @@ async def list_page(
             f"({order.expression}, client_id) {compare} ({key}::text::{order.key_type}, {past})"
         )
     direction = "DESC" if order.descending else "ASC"
-    sql = f"SELECT {_SUMMARY} FROM client"
-    if conditions.sql:
-        sql += " WHERE " + " AND ".join(conditions.sql)
-    sql += f" ORDER BY {order.expression} {direction}, client_id {direction}"
-    sql += f" LIMIT {conditions.parameter(limit)}"
-    raw = await driver(session)
-    return [dict(record) for record in await raw.fetch(sql, *conditions.parameters)]
+    order_by = f" ORDER BY {order.expression} {direction}, client_id {direction}"
+    limited = f" LIMIT {conditions.parameter(limit)}"
+    if _own_index(where, sort):
+        sql = f"SELECT {_SUMMARY} FROM client"
+        if conditions.sql:
+            sql += " WHERE " + " AND ".join(conditions.sql)
+        sql += order_by + limited
+    else:
+        branches = []
+        for status in where.statuses or STATUSES:
+            tests = [f"status = {conditions.parameter(status)}", *conditions.sql]
+            branches.append(
+                f"(SELECT {_SUMMARY}, {order.expression} AS sort_key FROM client "
+                f"WHERE {' AND '.join(tests)}{order_by}{limited})"
+            )
+        sql = (
+            f"SELECT {_SUMMARY} FROM ({' UNION ALL '.join(branches)}) AS page "
+            f"ORDER BY sort_key {direction}, client_id {direction}{limited}"
+        )
+    return sql, conditions.parameters
 
 
 def is_sort_key(sort: str, key_text: str) -> bool:
@@ -478,22 +524,27 @@ async def clients_behind(session: AsyncSession, version: int) -> int:
 # --- facts versions: the worker's upgrade_facts ------------------------------------------------
 
 
+def _old_facts(version: int) -> Any:
+    """`facts_version < version` as the partial index ix_client_facts_version spells it (a
+    literal) when `version` is this code's FACTS_VERSION, so that the index serves it."""
+    if version == FACTS_VERSION:
+        return text(OLD_FACTS)
+    return Client.facts_version < version
+
+
 async def lock_old_facts(session: AsyncSession, version: int, limit: int) -> list[ClientRow]:
     """Clients whose stored facts are older than `version`, skipping rows another worker holds.
     Their facts are left out: the caller re-folds them from the events."""
     columns = [column for column in ATTRIBUTE_COLUMNS if column.key != "facts"]
     statement = (
-        select(*columns)
-        .where(Client.facts_version < version)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        select(*columns).where(_old_facts(version)).limit(limit).with_for_update(skip_locked=True)
     )
     return _rows(await session.execute(statement))
 
 
 async def clients_with_old_facts(session: AsyncSession, version: int) -> int:
     """How many clients still hold facts older than `version` (an index range count)."""
-    statement = select(func.count()).select_from(Client).where(Client.facts_version < version)
+    statement = select(func.count()).select_from(Client).where(_old_facts(version))
     return int(await session.scalar(statement) or 0)
 
 
@@ -621,7 +672,7 @@ async def lock_stale_facts(
     ).label("evaluated")
     statement = (
         select(*columns, evaluated)
-        .where(Client.facts_version < version, Client.client_id > after)
+        .where(_old_facts(version), Client.client_id > after)
         .order_by(Client.client_id)
         .limit(limit)
         .with_for_update(of=Client, skip_locked=skip_locked)

@@ -1,0 +1,153 @@
+"""`client`'s indexes as the code relies on them: lists over all statuses merge the status
+indexes' scans (no index per sort over all clients), and the partial index of clients with old
+facts is the one this code's FACTS_VERSION asks for."""
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.churn.facts import FACTS_VERSION
+from app.clients import repository
+from app.clients.repository import SORTS, ClientFilter
+from app.db import driver
+from tests.conftest import NOW
+
+CLIENTS = 6_000
+
+
+def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(n for child in plan.get("Plans", []) for n in nodes(child))]
+
+
+async def population(session: AsyncSession) -> None:
+    """Clients of every status with sort keys in no relation to where the rows lie, ties and
+    missing keys included."""
+    await session.execute(
+        text(
+            "INSERT INTO client (client_id, market, facts, status, cycle_days, cycle_source, "
+            "policy_version, evaluated_at, value, tier, last_order_at, expected_next_order_at, "
+            "churn_risk, predicted_clv) "
+            "SELECT 'c' || n, CASE WHEN n % 3 = 0 THEN 'b2b' ELSE 'b2c' END, '{}', "
+            "(ARRAY['prospect','active','at_risk','lost','recovered'])[1 + n % 5], 30, 'default', "
+            "1, :now, (hashtext('v' || n) & 1023), (ARRAY['A','B','C'])[1 + n % 3], "
+            "CASE WHEN n % 7 = 0 THEN NULL ELSE CAST(:now AS timestamptz) "
+            "- make_interval(days => (hashtext('l' || n) & 511)) END, "
+            "CASE WHEN n % 11 = 0 THEN NULL ELSE CAST(:now AS timestamptz) "
+            "+ make_interval(days => (hashtext('e' || n) & 255)) END, "
+            "CASE WHEN n % 13 = 0 THEN NULL ELSE (hashtext('r' || n) & 127) / 128.0 END, "
+            "CASE WHEN n % 17 = 0 THEN NULL ELSE (hashtext('p' || n) & 4095) / 4.0 END "
+            "FROM generate_series(1, :count) AS n"
+        ),
+        {"now": NOW, "count": CLIENTS},
+    )
+    await session.execute(text("ANALYZE client"))
+
+
+async def pages(session: AsyncSession, where: ClientFilter, sort: str) -> list[str]:
+    """Every client of the list, page by page, as the API pages through it."""
+    found: list[str] = []
+    after = None
+    while True:
+        rows = await repository.list_page(session, where, sort, after, 250)
+        found += [row["client_id"] for row in rows]
+        if len(rows) < 250:
+            return found
+        after = repository.cursor_key(rows[-1], sort)
+
+
+async def reference(session: AsyncSession, where: ClientFilter, sort: str) -> list[str]:
+    order = SORTS[sort]
+    direction = "DESC" if order.descending else "ASC"
+    tests = ["true"]
+    if where.statuses:
+        tests.append("status IN (" + ", ".join(f"'{s}'" for s in where.statuses) + ")")
+    if where.tiers:
+        tests.append("tier IN (" + ", ".join(f"'{t}'" for t in where.tiers) + ")")
+    if where.market:
+        tests.append(f"market = '{where.market}'")
+    rows = await session.execute(
+        text(
+            f"SELECT client_id FROM client WHERE {' AND '.join(tests)} "
+            f"ORDER BY {order.expression} {direction}, client_id {direction}"
+        )
+    )
+    return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+async def test_lists_over_several_statuses_page_in_the_sorts_order(
+    session: AsyncSession, sort: str
+) -> None:
+    await population(session)
+    for where in (
+        ClientFilter(),
+        ClientFilter(statuses=("at_risk", "lost")),
+        ClientFilter(tiers=("A", "C"), market="b2c"),
+        ClientFilter(statuses=("active",)),
+    ):
+        assert await pages(session, where, sort) == await reference(session, where, sort), where
+
+
+async def plan_of_first_page(session: AsyncSession, sort: str) -> list[dict[str, Any]]:
+    raw = await driver(session)
+    sql, args = repository.list_query(ClientFilter(), sort, None, 100)
+    types = ", ".join("int" if isinstance(a, int) else "text" for a in args)
+    await raw.execute(f"PREPARE first_page({types}) AS {sql}")
+    try:
+        values = ", ".join(str(a) if isinstance(a, int) else f"'{a}'" for a in args)
+        found = await raw.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE first_page({values})")
+    finally:
+        await raw.execute("DEALLOCATE first_page")
+    document = json.loads(found) if isinstance(found, str) else found
+    return nodes(document[0]["Plan"])
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+async def test_a_first_page_over_all_statuses_merges_the_status_indexes(
+    session: AsyncSession, sort: str
+) -> None:
+    await population(session)
+    plan = await plan_of_first_page(session, sort)
+    kinds = [n["Node Type"] for n in plan]
+    # no sort of all clients, no scan of the table: one ordered range scan per status, merged
+    assert "Merge Append" in kinds, kinds
+    assert "Sort" not in kinds and "Seq Scan" not in kinds, kinds
+    scans = {n.get("Index Name") for n in plan if "Index" in n["Node Type"]}
+    assert scans and all(str(name).startswith("ix_client_status_") for name in scans), scans
+
+
+async def test_the_old_facts_index_is_the_one_this_fold_version_needs(
+    session: AsyncSession,
+) -> None:
+    """A new FACTS_VERSION needs a migration that rebuilds ix_client_facts_version with it: the
+    worker looks for clients with old facts in every round, and without an index that covers
+    its test that is a scan of every client."""
+    definition = await session.scalar(
+        text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_client_facts_version'")
+    )
+    assert definition is not None
+    assert definition.endswith(f"WHERE (facts_version < {FACTS_VERSION})"), definition
+    await session.execute(
+        text(
+            "INSERT INTO client (client_id, market, facts, facts_version, status, cycle_days, "
+            "cycle_source, policy_version, evaluated_at) "
+            "SELECT 'c' || n, 'b2c', '{}', CASE WHEN n % 500 = 0 THEN 0 ELSE :version END, "
+            "'prospect', 30, 'default', 1, :now FROM generate_series(1, 5000) AS n"
+        ),
+        {"now": NOW, "version": FACTS_VERSION},
+    )
+    await session.execute(text("ANALYZE client"))
+    assert await repository.clients_with_old_facts(session, FACTS_VERSION) == 10
+    old = await repository.lock_stale_facts(session, FACTS_VERSION, "", 100)
+    assert sorted(row["client_id"] for row in old) == sorted(f"c{n}" for n in range(500, 5001, 500))
+    raw = await driver(session)
+    explained = await raw.fetchval(
+        "EXPLAIN (FORMAT JSON) SELECT client_id FROM client "
+        f"WHERE facts_version < {FACTS_VERSION} AND client_id > '' ORDER BY client_id LIMIT 100"
+    )
+    document = json.loads(explained) if isinstance(explained, str) else explained
+    names = {n.get("Index Name") for n in nodes(document[0]["Plan"])}
+    assert "ix_client_facts_version" in names, names
