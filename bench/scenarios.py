@@ -371,11 +371,12 @@ async def single_event_two_processes(bench: Bench) -> list[Row]:
     return [load_row("p", what, result, "events/s", reference="b", target=target, note=note)]
 
 
-@scenario("d", "winback POST /v1/events/batch, 1,000-event batches (live mix)")
-async def batch(bench: Bench) -> list[Row]:
-    args, app = bench.args, await winback(bench)
-    workload = Workload(bench.tag + "d", app.clients, seed=9)
-    await bench.settle("(d)")
+async def batches(
+    bench: Bench, code: str, server: Server, headers: dict[str, str], workload: Workload
+) -> LoadResult:
+    """1,000-event batches of the live mix from --batch-connections connections, closed loop."""
+    args = bench.args
+    await bench.settle(f"({code})")
     # pre-built, so that the generator's CPU goes to the server during the window
     needed = int((args.duration + args.warmup) * args.batch_prebuild_rate / 1000)
     count = needed + args.batch_connections
@@ -391,16 +392,42 @@ async def batch(bench: Bench) -> list[Row]:
             raise BadResponse(status, payload[:300])
         return int(answer["accepted"])
 
-    port, pid = app.server.port, app.server.pid
-    connections = [
-        RawHTTP(common.LOCALHOST, port, app.headers) for _ in range(args.batch_connections)
-    ]
-    with bench.profiled(pid, "d-batch", args.warmup + args.duration):
-        result = await closed_loop(connections, make, check, args.duration, args.warmup, pid)
-    note = f"{result.requests} batches, {args.batch_connections} connections, latency per batch"
+    port, pid = server.port, server.pid
+    connections = [RawHTTP(common.LOCALHOST, port, headers) for _ in range(args.batch_connections)]
+    with bench.profiled(pid, f"{code}-batch", args.warmup + args.duration):
+        return await closed_loop(connections, make, check, args.duration, args.warmup, pid)
+
+
+@scenario("d", "winback POST /v1/events/batch, 1,000-event batches (live mix)")
+async def batch(bench: Bench) -> list[Row]:
+    app = await winback(bench)
+    workload = Workload(bench.tag + "d", app.clients, seed=9)
+    result = await batches(bench, "d", app.server, app.headers, workload)
+    note = (
+        f"{result.requests} batches, {bench.args.batch_connections} connections, latency per batch"
+    )
     target = Target(min_value=20_000)
     what = "winback POST /v1/events/batch"
     return [load_row("d", what, result, "events/s", target=target, note=note)]
+
+
+@scenario("q", "winback POST /v1/events/batch, 2 API processes (serve --workers 2)")
+async def batch_two_processes(bench: Bench) -> list[Row]:
+    """(d) against `--workers 2` on the same database: a batch is Python-bound in one process
+    (the fold and evaluation of ~1,000 clients), so the second core is the server's to use."""
+    app = await winback(bench)
+    env = {"WINBACK_DATABASE_URL": app.url, "WINBACK_RUN_WORKER": "false", **NO_RATE_LIMITS}
+    env["WINBACK_ADMIN_KEY"] = app.headers["Authorization"].removeprefix("Bearer ")
+    async with Server("app.main:create_app", env, "winback-2b", workers=2) as server:
+        workload = Workload(bench.tag + "q", app.clients, seed=10)
+        result = await batches(bench, "q", server, app.headers, workload)
+    note = (
+        f"{result.requests} batches, {bench.args.batch_connections} connections, "
+        "2 uvicorn processes (CPU split: manager only)"
+    )
+    target = Target(min_value=20_000)
+    what = "winback POST /v1/events/batch, 2 processes"
+    return [load_row("q", what, result, "events/s", target=target, note=note)]
 
 
 @scenario("e", "winback GET /v1/clients first page (100), filters x sorts, one connection")
