@@ -413,6 +413,7 @@ def list_query(
     scan only as far as the page needs): `client` keeps no index per sort over all clients,
     since each is one more index entry on every write of a client (2026_11_30_0100)."""
     order = SORTS[sort]
+    where = replace(where, statuses=tuple(dict.fromkeys(where.statuses)))  # a branch each, once
     conditions = _where(
         where if _own_index(where, sort) else replace(where, statuses=()),
     )

@@ -85,6 +85,7 @@ async def test_lists_over_several_statuses_page_in_the_sorts_order(
     for where in (
         ClientFilter(),
         ClientFilter(statuses=("at_risk", "lost")),
+        ClientFilter(statuses=("lost", "prospect", "lost")),  # `status=lost,prospect,lost`
         ClientFilter(tiers=("A", "C"), market="b2c"),
         ClientFilter(statuses=("active",)),
     ):
