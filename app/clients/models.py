@@ -122,9 +122,7 @@ class Client(Base):
             "client_id",
             postgresql_where=text(OLD_FACTS),
         ),
-        # lists: (filter, sort key, client_id) so keyset pages are index range scans; a page of
-        # all statuses merges the status indexes' scans (app.clients.repository.list_page), so
-        # no index per sort over all clients costs every write an entry more
+        # lists: (filter, sort key, client_id) so keyset pages are index range scans
         Index(
             "ix_client_status_value",
             "status",
@@ -154,6 +152,17 @@ class Client(Base):
             )
             for signal in SIGNAL_CODES
         ),
+        Index("ix_client_value", literal_column("value DESC"), literal_column("client_id DESC")),
+        Index(
+            "ix_client_last_order",
+            literal_column(f"{LAST_ORDER} DESC"),
+            literal_column("client_id DESC"),
+        ),
+        Index(
+            "ix_client_overdue",
+            literal_column(NEXT_ORDER),
+            "client_id",
+        ),
         Index(
             "ix_client_tier_value",
             "tier",
@@ -173,7 +182,12 @@ class Client(Base):
             literal_column("value DESC"),
             literal_column("client_id DESC"),
         ),
-        # lists by churn risk and by predicted CLV
+        # lists by churn risk (all, or one status) and by predicted CLV
+        Index(
+            "ix_client_risk",
+            literal_column(f"{RISK} DESC"),
+            literal_column("client_id DESC"),
+        ),
         Index(
             "ix_client_status_risk",
             "status",
@@ -181,8 +195,7 @@ class Client(Base):
             literal_column("client_id DESC"),
         ),
         Index(
-            "ix_client_status_clv",
-            "status",
+            "ix_client_clv",
             literal_column(f"{CLV} DESC"),
             literal_column("client_id DESC"),
         ),

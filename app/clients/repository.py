@@ -4,7 +4,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,6 @@ from app.clients.models import (
 from app.clients.rows import ClientRow, StatusChangeRow
 from app.clients.schemas import ClientSummary
 from app.db import driver
-from app.domain import STATUSES
 from app.kit.jsontext import dumps
 from app.webhooks.repository import outbox_ctes, outbox_values
 
@@ -372,19 +371,6 @@ def _where(where: ClientFilter) -> _Conditions:
 _SUMMARY = ", ".join(ClientSummary.model_fields)
 
 
-def _own_index(where: ClientFilter, sort: str) -> bool:
-    """Whether one filter value leads an index of its own in this sort's order: one status
-    (ix_client_status_*), or, in value order, one tier, manager, signal or decision."""
-    if len(where.statuses) == 1:
-        return True
-    return sort == "value_desc" and (
-        len(where.tiers) == 1
-        or where.manager_id is not None
-        or where.signal is not None
-        or len(where.decisions) == 1
-    )
-
-
 async def list_page(
     session: AsyncSession,
     where: ClientFilter,
@@ -405,18 +391,16 @@ async def list_page(
 def list_query(
     where: ClientFilter, sort: str, after: tuple[str, str] | None, limit: int
 ) -> tuple[str, list[Any]]:
-    """`list_page`'s statement and its parameters.
+    """`list_page`'s statement and its parameters: one keyset range scan of the index that
+    leads with the filter (one status, tier, manager, signal or decision) or of the sort's index
+    over all clients, the other conditions tested on the way.
 
-    A page for one status (or one tier, manager, signal or decision in value order) is one
-    range scan of that filter's index. Any other page is the merge of one range scan per
-    status, each in the sort's order (ix_client_status_*; PostgreSQL's Merge Append reads each
-    scan only as far as the page needs): `client` keeps no index per sort over all clients,
-    since each is one more index entry on every write of a client (2026_11_30_0100)."""
+    A page over all statuses is not the merge of one scan per status (2026-11-30, measured at
+    1,000,000 clients): where a filter never holds for some status (a signal for an active
+    client, a tier for a prospect), that status's scan reads all its clients before the merge
+    can return a row, 60-480 ms instead of 1-2 ms (docs/decisions.md)."""
     order = SORTS[sort]
-    where = replace(where, statuses=tuple(dict.fromkeys(where.statuses)))  # a branch each, once
-    conditions = _where(
-        where if _own_index(where, sort) else replace(where, statuses=()),
-    )
+    conditions = _where(where)
     if after is not None:
         key_text, client_id = after
         order.check(key_text)
@@ -427,25 +411,11 @@ def list_query(
             f"({order.expression}, client_id) {compare} ({key}::text::{order.key_type}, {past})"
         )
     direction = "DESC" if order.descending else "ASC"
-    order_by = f" ORDER BY {order.expression} {direction}, client_id {direction}"
-    limited = f" LIMIT {conditions.parameter(limit)}"
-    if _own_index(where, sort):
-        sql = f"SELECT {_SUMMARY} FROM client"
-        if conditions.sql:
-            sql += " WHERE " + " AND ".join(conditions.sql)
-        sql += order_by + limited
-    else:
-        branches = []
-        for status in where.statuses or STATUSES:
-            tests = [f"status = {conditions.parameter(status)}", *conditions.sql]
-            branches.append(
-                f"(SELECT {_SUMMARY}, {order.expression} AS sort_key FROM client "
-                f"WHERE {' AND '.join(tests)}{order_by}{limited})"
-            )
-        sql = (
-            f"SELECT {_SUMMARY} FROM ({' UNION ALL '.join(branches)}) AS page "
-            f"ORDER BY sort_key {direction}, client_id {direction}{limited}"
-        )
+    sql = f"SELECT {_SUMMARY} FROM client"
+    if conditions.sql:
+        sql += " WHERE " + " AND ".join(conditions.sql)
+    sql += f" ORDER BY {order.expression} {direction}, client_id {direction}"
+    sql += f" LIMIT {conditions.parameter(limit)}"
     return sql, conditions.parameters
 
 

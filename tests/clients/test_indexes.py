@@ -1,6 +1,7 @@
-"""`client`'s indexes as the code relies on them: lists over all statuses merge the status
-indexes' scans (no index per sort over all clients), and the partial index of clients with old
-facts is the one this code's FACTS_VERSION asks for."""
+"""`client`'s indexes as the code relies on them: every sort pages through the right rows, a
+list over all statuses filtered by a signal walks the sort's own index (no sort, no merge of
+per-status scans), and the partial index of clients with old facts is the one this code's
+FACTS_VERSION asks for."""
 
 import json
 from typing import Any
@@ -86,15 +87,18 @@ async def test_lists_over_several_statuses_page_in_the_sorts_order(
         ClientFilter(),
         ClientFilter(statuses=("at_risk", "lost")),
         ClientFilter(statuses=("lost", "prospect", "lost")),  # `status=lost,prospect,lost`
+        ClientFilter(tiers=("A",)),
         ClientFilter(tiers=("A", "C"), market="b2c"),
         ClientFilter(statuses=("active",)),
     ):
         assert await pages(session, where, sort) == await reference(session, where, sort), where
 
 
-async def plan_of_first_page(session: AsyncSession, sort: str) -> list[dict[str, Any]]:
+async def plan_of_first_page(
+    session: AsyncSession, where: ClientFilter, sort: str
+) -> list[dict[str, Any]]:
     raw = await driver(session)
-    sql, args = repository.list_query(ClientFilter(), sort, None, 100)
+    sql, args = repository.list_query(where, sort, None, 100)
     types = ", ".join("int" if isinstance(a, int) else "text" for a in args)
     await raw.execute(f"PREPARE first_page({types}) AS {sql}")
     try:
@@ -107,17 +111,33 @@ async def plan_of_first_page(session: AsyncSession, sort: str) -> list[dict[str,
 
 
 @pytest.mark.parametrize("sort", list(SORTS))
-async def test_a_first_page_over_all_statuses_merges_the_status_indexes(
+async def test_a_signal_list_over_all_statuses_walks_the_sorts_index(
     session: AsyncSession, sort: str
 ) -> None:
+    """Signals are only ever carried by at-risk and lost clients here, as in a live population
+    (an active client has none): a page that merged one scan per status would read every active
+    client before its first row (measured: 480 ms at 1,000,000 clients)."""
     await population(session)
-    plan = await plan_of_first_page(session, sort)
-    kinds = [n["Node Type"] for n in plan]
-    # no sort of all clients, no scan of the table: one ordered range scan per status, merged
-    assert "Merge Append" in kinds, kinds
-    assert "Sort" not in kinds and "Seq Scan" not in kinds, kinds
-    scans = {n.get("Index Name") for n in plan if "Index" in n["Node Type"]}
-    assert scans and all(str(name).startswith("ix_client_status_") for name in scans), scans
+    await session.execute(
+        text(
+            "UPDATE client SET signals = ARRAY['lapsed'] "
+            "WHERE status IN ('at_risk', 'lost') AND hashtext(client_id) % 3 = 0"
+        )
+    )
+    await session.execute(text("ANALYZE client"))
+    where = ClientFilter(signal="lapsed")
+    kinds = [n["Node Type"] for n in await plan_of_first_page(session, where, sort)]
+    assert "Merge Append" not in kinds and "Sort" not in kinds, kinds
+    assert await pages(session, where, sort) == [
+        row[0]
+        for row in await session.execute(
+            text(
+                "SELECT client_id FROM client WHERE signals @> ARRAY['lapsed'] "
+                f"ORDER BY {SORTS[sort].expression} {'DESC' if SORTS[sort].descending else 'ASC'}, "
+                f"client_id {'DESC' if SORTS[sort].descending else 'ASC'}"
+            )
+        )
+    ]
 
 
 async def test_the_old_facts_index_is_the_one_this_fold_version_needs(
