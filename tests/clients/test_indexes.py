@@ -151,19 +151,19 @@ async def test_the_old_facts_index_is_the_one_this_fold_version_needs(
     )
     assert definition is not None
     assert definition.endswith(f"WHERE (facts_version < {FACTS_VERSION})"), definition
-    await session.execute(
+    await population(session)
+    await session.execute(  # current facts, but for twelve the bulk path marked as behind
         text(
-            "INSERT INTO client (client_id, market, facts, facts_version, status, cycle_days, "
-            "cycle_source, policy_version, evaluated_at) "
-            "SELECT 'c' || n, 'b2c', '{}', CASE WHEN n % 500 = 0 THEN 0 ELSE :version END, "
-            "'prospect', 30, 'default', 1, :now FROM generate_series(1, 5000) AS n"
+            "UPDATE client SET facts_version = CASE WHEN substr(client_id, 2)::int % 500 = 0 "
+            "THEN 0 ELSE :version END"
         ),
-        {"now": NOW, "version": FACTS_VERSION},
+        {"version": FACTS_VERSION},
     )
     await session.execute(text("ANALYZE client"))
-    assert await repository.clients_with_old_facts(session, FACTS_VERSION) == 10
+    behind = sorted(f"c{n}" for n in range(500, CLIENTS + 1, 500))
+    assert await repository.clients_with_old_facts(session, FACTS_VERSION) == len(behind)
     old = await repository.lock_stale_facts(session, FACTS_VERSION, "", 100)
-    assert sorted(row["client_id"] for row in old) == sorted(f"c{n}" for n in range(500, 5001, 500))
+    assert sorted(row["client_id"] for row in old) == behind
     raw = await driver(session)
     explained = await raw.fetchval(
         "EXPLAIN (FORMAT JSON) SELECT client_id FROM client "
