@@ -1,7 +1,6 @@
 """The sweep's lock statement walks the due index in order and stops at its limit, whatever the
 statistics say: after a refresh marks many clients due, they say almost none are."""
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -10,22 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients import repository
 from app.db import driver
+from tests.clients.plans import prepared_plan
 from tests.conftest import NOW
 
 CLIENTS = 20_000
 
 
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(n for child in plan.get("Plans", []) for n in nodes(child))]
-
-
 async def plan_of_lock(session: AsyncSession) -> list[dict[str, Any]]:
-    raw = await driver(session)
-    await raw.execute(f"PREPARE sweep_due(timestamptz, int) AS {repository._LOCK_DUE}")
-    found = await raw.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE sweep_due('{NOW.isoformat()}', 500)")
-    await raw.execute("DEALLOCATE sweep_due")
-    document = json.loads(found) if isinstance(found, str) else found  # json codec or not
-    return nodes(document[0]["Plan"])
+    return await prepared_plan(await driver(session), repository._LOCK_DUE, [NOW, 500])
 
 
 async def test_the_sweep_lock_ignores_stale_statistics(session: AsyncSession) -> None:
