@@ -356,13 +356,22 @@ async def single_event(bench: Bench) -> list[Row]:
     return [load_row("c", what, result, "events/s", reference="b", target=target, note=note)]
 
 
+def two_processes(app: Winback) -> dict[str, str]:
+    """The environment of a second winback server (2 API processes) on the population's
+    database, with the population's key and without the worker."""
+    return {
+        "WINBACK_DATABASE_URL": app.url,
+        "WINBACK_RUN_WORKER": "false",
+        "WINBACK_ADMIN_KEY": app.headers["Authorization"].removeprefix("Bearer "),
+        **NO_RATE_LIMITS,
+    }
+
+
 @scenario("p", "winback POST /v1/events (single events), 2 API processes (serve --workers 2)")
 async def single_event_two_processes(bench: Bench) -> list[Row]:
     """(c) against `--workers 2` on the same database: the best configuration for 2 cores?"""
     app = await winback(bench)
-    env = {"WINBACK_DATABASE_URL": app.url, "WINBACK_RUN_WORKER": "false", **NO_RATE_LIMITS}
-    env["WINBACK_ADMIN_KEY"] = app.headers["Authorization"].removeprefix("Bearer ")
-    async with Server("app.main:create_app", env, "winback-2", workers=2) as server:
+    async with Server("app.main:create_app", two_processes(app), "winback-2", workers=2) as server:
         workload = Workload(bench.tag + "2", app.clients, seed=6)  # "p": the population's
         result = await single_events(bench, "p", server, workload, app.headers)
     target = Target(min_ratio=0.7, max_p99_ms=50)
@@ -416,9 +425,7 @@ async def batch_two_processes(bench: Bench) -> list[Row]:
     """(d) against `--workers 2` on the same database: a batch is Python-bound in one process
     (the fold and evaluation of ~1,000 clients), so the second core is the server's to use."""
     app = await winback(bench)
-    env = {"WINBACK_DATABASE_URL": app.url, "WINBACK_RUN_WORKER": "false", **NO_RATE_LIMITS}
-    env["WINBACK_ADMIN_KEY"] = app.headers["Authorization"].removeprefix("Bearer ")
-    async with Server("app.main:create_app", env, "winback-2b", workers=2) as server:
+    async with Server("app.main:create_app", two_processes(app), "winback-2b", workers=2) as server:
         workload = Workload(bench.tag + "q", app.clients, seed=10)
         result = await batches(bench, "q", server, app.headers, workload)
     note = (

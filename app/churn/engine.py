@@ -31,7 +31,6 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from statistics import median
 from typing import Any, Literal
 
 from app.churn.facts import ClientFacts, FeedbackFact, OrderFact
@@ -174,14 +173,12 @@ def clamp_cycle(cycle: float, policy: Policy) -> float:
 
 def own_cycle_days(purchase_days: list[date]) -> float | None:
     """Median gap in days between distinct purchase days; needs at least two gaps."""
-    if len(purchase_days) < 3:
-        return None
-    gaps = [(b - a).days for a, b in itertools.pairwise(purchase_days)]
-    return float(median(gaps))
+    return _median_of_sorted(sorted((b - a).days for a, b in itertools.pairwise(purchase_days)))
 
 
 def _median_of_sorted(gaps: list[int]) -> float | None:
-    """own_cycle_days from the gaps already sorted (statistics.median's arithmetic)."""
+    """The median of gaps already sorted (`_episodes` keeps them so as a history grows); None
+    under two gaps."""
     if len(gaps) < 2:
         return None
     middle = len(gaps) // 2
