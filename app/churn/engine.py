@@ -224,7 +224,7 @@ def lapse_lines(
             clients=gaps.n,
         )
     at_risk = policy.at_risk_cycles * cycle
-    lost = min(policy.lost_cycles * cycle, policy.max_lapse_days)
+    lost = _cycle_lost_days(cycle, policy)
     later = repeat_gaps.later if repeat_gaps is not None else None
     if (
         policy.repeat_gap_floor_irregular
@@ -249,6 +249,11 @@ def lapse_lines(
                 gaps_cv=round(cv, 3),
             )
     return LapseLines(at_risk_days=at_risk, watch_at_risk_days=watch, lost_days=lost)
+
+
+def _cycle_lost_days(cycle: float, policy: Policy) -> float:
+    """The lost line by the cycle rule, in days after the last order."""
+    return min(policy.lost_cycles * cycle, policy.max_lapse_days)
 
 
 def irregularity(purchase_days: list[date]) -> float:
@@ -282,7 +287,8 @@ def occasions_of(orders: list[OrderFact]) -> list[Occasion]:
     for order in orders:
         at = order.placed_at
         assert at is not None
-        day = at.astimezone(UTC).date()  # the UTC calendar day, whatever the offset (SPEC §3)
+        # the UTC calendar day, whatever the offset (SPEC §3); stored moments are mostly UTC already
+        day = at.date() if at.tzinfo is UTC else at.astimezone(UTC).date()
         occasion = by_day.get(day)
         if occasion is None:
             by_day[day] = Occasion(day, at, at, order.net)
@@ -311,13 +317,18 @@ def _episodes(
             bisect.insort(gaps, (before.day - days[-1]).days)
         days.append(before.day)
         cycle, _ = _cycle(_median_of_sorted(gaps), policy, market_cycle_days)
-        lines = lapse_lines(days, cycle, policy, repeat_gaps)
         candidates = [
             (t, True) for t in notices if before.last_at < t < after.first_at
         ]  # a notice strictly between the two occasions
-        lapse_lost = lost_after(before.last_at, lines)
-        if lapse_lost <= after.first_at:
-            candidates.append((lapse_lost, False))
+        # From three purchase days on, the lost line is the cycle's, or later where a population
+        # floor raises it: a gap shorter than the cycle's line is no loss, whatever the floor,
+        # and the lines (the floor's walk over the gaps) need not be drawn. Most gaps are so.
+        if len(days) < 3 or add_days(before.last_at, _cycle_lost_days(cycle, policy)) <= (
+            after.first_at
+        ):
+            lapse_lost = lost_after(before.last_at, lapse_lines(days, cycle, policy, repeat_gaps))
+            if lapse_lost <= after.first_at:
+                candidates.append((lapse_lost, False))
         if candidates:
             lost_at, by_notice = min(candidates)
             episodes.append(LostEpisode(lost_at, after.first_at, by_notice))

@@ -41,6 +41,9 @@ class EventRecord:
         return (self.occurred_at, self.id)
 
 
+_ZERO = Decimal(0)  # immutable: one for every comparison on the hot path
+
+
 @dataclass(slots=True)
 class OrderFact:
     order_id: str
@@ -56,7 +59,7 @@ class OrderFact:
 
     @property
     def net(self) -> Decimal:
-        return max(self.amount - self.refunded, Decimal(0))
+        return max(self.amount - self.refunded, _ZERO)
 
 
 @dataclass(slots=True)

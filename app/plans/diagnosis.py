@@ -70,6 +70,8 @@ def whole_days(earlier: datetime, later: datetime) -> int:
 
 def recorded_reasons(state: ClientState, facts: ClientFacts, policy: Policy) -> list[ReasonRecord]:
     """The recorded reasons that explain the current episode, most recent first. Cheap."""
+    if not facts.reasons:  # most clients: no merged code table built for nothing
+        return []
     known = policy.reason_codes
     last_order_at = state.last_order_at
     counted = []

@@ -2,11 +2,14 @@
 (third) purchase (policy repeat_gap_*); everyone else, and a market without enough such clients,
 the cycle rule, which for an irregular buyer is floored by the market's later gaps."""
 
-from datetime import date, timedelta
+import itertools
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.churn.engine import evaluate, lapse_lines
+from app.churn.engine import cycle_for, evaluate, lapse_lines, lost_after
 from app.policy.schemas import Policy
 from app.predictive.population import RepeatGaps, gap_quantiles
 from tests.churn.helpers import DEFAULT, History, at, codes, signal
@@ -152,3 +155,44 @@ def test_an_irregular_buyer_lapses_on_the_floor_and_says_so() -> None:
     # without the floor: lost three cycles (21 days) after the last order
     off = Policy(repeat_gap_floor_irregular=False)
     assert evaluate(facts, off, at(31 + 22), repeat_gaps=WITH_LATER).status == "lost"
+
+
+def past_losses_by_definition(
+    purchase_days: list[date], policy: Policy, repeat_gaps: RepeatGaps | None
+) -> list[datetime]:
+    """When the client was lost in each gap between its purchase days (orders at midnight): the
+    lost line drawn with the history and cycle known at the time, at every gap."""
+    lost = []
+    for k in range(1, len(purchase_days)):
+        before = purchase_days[:k]
+        cycle, _ = cycle_for(before, policy, None)
+        lines = lapse_lines(before, cycle, policy, repeat_gaps)
+        last = datetime.combine(before[-1], datetime.min.time(), UTC)
+        if lost_after(last, lines) <= datetime.combine(purchase_days[k], datetime.min.time(), UTC):
+            lost.append(lost_after(last, lines))
+    return lost
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=12),
+    floor=st.booleans(),
+    cycles=st.sampled_from([(1.5, 3.0), (1.2, 1.5), (2.0, 6.0)]),
+)
+def test_past_losses_are_the_lines_drawn_at_every_gap(
+    gaps: list[int], floor: bool, cycles: tuple[float, float]
+) -> None:
+    """The engine skips drawing a gap's lines where the cycle's own lost line is not crossed (a
+    floor only raises it): the past losses are those of the lines drawn at every gap, with and
+    without the population floor, for bursty and regular histories alike."""
+    policy = Policy(
+        at_risk_cycles=cycles[0], lost_cycles=cycles[1], repeat_gap_floor_irregular=floor
+    )
+    offsets = list(itertools.accumulate(gaps, initial=0))
+    history = History()
+    for offset in offsets:
+        history.order(offset)
+    state = evaluate(history.facts(), policy, at(offsets[-1] + 1), repeat_gaps=WITH_LATER)
+    purchase_days = [at(offset).date() for offset in offsets]
+    past = [e.lost_at for e in state.episodes if e.returned_at is not None]
+    assert past == past_losses_by_definition(purchase_days, policy, WITH_LATER)
