@@ -7,7 +7,6 @@ from app.events.models import ErasedEvent, Event
 from app.policy.models import PolicyRow
 from app.population.models import ModelFitRow, PopulationStats
 from app.reports.models import (
-    CLIENT_REPORTS,
     EVENT_REASONS,
     EVENT_REASONS_RECEIVED,
     STATUS_CHANGE_ID,
@@ -19,7 +18,6 @@ from app.reports.models import (
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
-    "CLIENT_REPORTS",
     "EVENT_REASONS",
     "EVENT_REASONS_RECEIVED",
     "STATUS_CHANGE_ID",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -31,6 +32,18 @@ TS = DateTime(timezone=True)
 # The list sorts' expressions, spelled once: the indexes below are built on them and the list
 # queries (app.clients.repository) order by them, which is what lets an index give the order.
 # Clients without a key sort last: no order, no expected order, no score (-1).
+# What the reports read of every client (its group, value, status, last order): the primary
+# key includes them, so the reports read them index-only, narrow enough to be read whole in a few
+# milliseconds where the client rows (with their facts) take a hundred.
+REPORTED = (
+    "status",
+    "tier",
+    "market",
+    "manager_id",
+    "value",
+    "last_order_at",
+    "first_order_at",
+)
 LAST_ORDER = "coalesce(last_order_at, '-infinity'::timestamptz)"
 NEXT_ORDER = "coalesce(expected_next_order_at, 'infinity'::timestamptz)"
 RISK = "coalesce(churn_risk, -1)"
@@ -108,6 +121,9 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
 
     __table_args__ = (
+        # The key also carries what the reports read of every client (their merge join reads it
+        # index-only, in client_id order): one index where two took an entry on every write.
+        PrimaryKeyConstraint("client_id", name="pk_client", postgresql_include=list(REPORTED)),
         # the sweeper: clients due, cheapest first
         Index(
             "ix_client_next_review_at",
@@ -175,6 +191,9 @@ class Client(Base):
             literal_column("value DESC"),
             literal_column("client_id DESC"),
             "status",  # tested inside the index, as market is in ix_client_status_overdue
+            # a list asks for one manager; a client without one (most of a B2C shop) costs
+            # no entry
+            postgresql_where=text("manager_id IS NOT NULL"),
         ),
         Index(
             "ix_client_decision_value",

@@ -1,8 +1,8 @@
-"""The reports' indexes on other packages' tables: the status history and the client rows
-(app.clients), the events (app.events), created by the campaigns migration (2026_11_29_1000;
-ix_client_reports widened by 2026_11_29_1160) and the tallies' (2026_11_29_1300), declared here
-so that the models match the migrations; and the reports' own tables, the tallies the worker
-makes (2026_11_29_1300)."""
+"""The reports' indexes on other packages' tables: the status history (app.clients) and the
+events (app.events), created by the campaigns migration (2026_11_29_1000) and the tallies'
+(2026_11_29_1300), declared here so that the models match the migrations; and the reports' own
+tables, the tallies the worker makes (2026_11_29_1300). What they read of every client is in its
+primary key (app.clients.models.REPORTED)."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -10,13 +10,14 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.clients.models import Client, StatusChange
+from app.clients.models import StatusChange
 from app.db import Base
 from app.events.models import Event
 
 # The changes that move the base of the churn report (into or out of active/at_risk/recovered)
 # and every loss and return, by client and time, with what the reports read from them: the
-# churn report merge-joins it with ix_client_reports, both in client_id order, index-only.
+# churn report merge-joins it with the client key (pk_client, which includes what the reports
+# read: app.clients.models.REPORTED), both in client_id order, index-only.
 # reports.repository.MOVES is the same predicate.
 BASE = "('active', 'at_risk', 'recovered')"  # the statuses of a client one can still lose
 MOVES_PREDICATE = (
@@ -29,22 +30,6 @@ STATUS_CHANGE_MOVES = Index(
     StatusChange.at,
     postgresql_include=["from_status", "to_status", "signals"],
     postgresql_where=text(MOVES_PREDICATE),
-)
-
-# What the reports read of every client (its group, value, status, last order), narrow enough to
-# be read whole in a few milliseconds where the client rows (with their facts) take a hundred.
-CLIENT_REPORTS = Index(
-    "ix_client_reports",
-    Client.client_id,
-    postgresql_include=[
-        "status",
-        "tier",
-        "market",
-        "manager_id",
-        "value",
-        "last_order_at",
-        "first_order_at",
-    ],
 )
 
 # The events that carry a reason code (a small share of all events): the reasons report reads a

@@ -3,16 +3,27 @@ list over all statuses filtered by a signal walks the sort's own index (no sort,
 per-status scans), and the partial index of clients with old facts is the one this code's
 FACTS_VERSION asks for."""
 
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.churn.facts import FACTS_VERSION
 from app.clients import repository
-from app.clients.models import has_signal
+from app.clients.models import REPORTED, has_signal
 from app.clients.repository import SORTS, ClientFilter
 from app.db import driver
-from tests.clients.plans import prepared_plan
+from app.reports.repository import (
+    _CHURN,
+    BASE,
+    GROUP_COLUMNS,
+    LATE_ENTRY,
+    MERGE_JOIN,
+    MOVED,
+    MOVES,
+)
+from tests.clients.plans import nodes, prepared_plan
 from tests.conftest import NOW
 
 CLIENTS = 6_000
@@ -145,3 +156,78 @@ async def test_the_old_facts_index_is_the_one_this_fold_version_needs(
     )
     names = {n.get("Index Name") for n in await prepared_plan(await driver(session), sql, [""])}
     assert "ix_client_facts_version" in names, names
+
+
+async def test_the_key_carries_what_the_reports_read(session: AsyncSession) -> None:
+    """The churn report's join reads every client's group, value and status from the primary
+    key, index-only and in client_id order (merged with the status history's index), and no
+    second index on client_id takes an entry on every write."""
+    await population(session)
+    await session.execute(text("UPDATE client SET manager_id = 'm-' || (hashtext(client_id) & 7)"))
+    await session.execute(text("ANALYZE client"))
+    rows = await session.execute(
+        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'client'")
+    )
+    definitions: dict[str, str] = {name: definition for name, definition in rows}
+    assert definitions["pk_client"].endswith(f"(client_id) INCLUDE ({', '.join(REPORTED)})")
+    by_key = [name for name, d in definitions.items() if d.endswith("(client_id)")]
+    assert by_key == [], by_key  # ix_client_facts_version is partial: it ends with its WHERE
+    raw = await driver(session)
+    await raw.execute(str(MERGE_JOIN))  # as the report runs it
+    for group in ("manager", "tier", None):
+        sql = _CHURN.format(
+            group=GROUP_COLUMNS[group], base=BASE, moves=MOVES, late=LATE_ENTRY, moved=MOVED
+        )
+        for name, value in {
+            "step": "1 month",
+            "first": "2026-01-01",
+            "end": "2026-12-01",
+            "start": "2026-01-01 00:00+00",
+        }.items():
+            sql = sql.replace(f":{name}", f"'{value}'")
+        found = await raw.fetchval(f"EXPLAIN (FORMAT JSON) {sql}")
+        plan = json.loads(found) if isinstance(found, str) else found  # json codec or not
+        scans = [
+            (n["Node Type"], n.get("Index Name"))
+            for n in nodes(plan[0]["Plan"])
+            if n.get("Relation Name") == "client"
+        ]
+        assert ("Index Only Scan", "pk_client") in scans, (group, scans)
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+async def test_a_managers_list_reads_the_managers_clients_only(
+    session: AsyncSession, sort: str
+) -> None:
+    """The manager index holds only clients with a manager (most of a B2C shop has none, and
+    adds no entry on a write); a list for one manager reads it, on PostgreSQL's generic plan
+    too (the driver's prepared statements), and pages in the sort's order."""
+    definition = await session.scalar(
+        text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_client_manager_value'")
+    )
+    assert definition is not None and definition.endswith("WHERE (manager_id IS NOT NULL)")
+    await population(session)
+    await session.execute(
+        text(
+            "UPDATE client SET manager_id = 'm-' || (hashtext(client_id) & 7) "
+            "WHERE hashtext(client_id) % 4 = 0"
+        )
+    )
+    await session.execute(text("ANALYZE client"))
+    where = ClientFilter(manager_id="m-3")
+    raw = await driver(session)
+    if sort == "value_desc":  # the index's own order
+        await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        sql, parameters = repository.list_query(where, sort, None, 100)
+        names = {n.get("Index Name") for n in await prepared_plan(raw, sql, parameters)}
+        assert "ix_client_manager_value" in names, names
+        await raw.execute("RESET plan_cache_mode")
+    order = SORTS[sort]
+    direction = "DESC" if order.descending else "ASC"
+    expected = await session.scalars(
+        text(
+            "SELECT client_id FROM client WHERE manager_id = 'm-3' "
+            f"ORDER BY {order.expression} {direction}, client_id {direction}"
+        )
+    )
+    assert await pages(session, where, sort) == list(expected)
