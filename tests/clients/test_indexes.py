@@ -27,11 +27,12 @@ from tests.clients.plans import nodes, prepared_plan
 from tests.conftest import NOW
 
 CLIENTS = 6_000
+MANAGERS = "'m-' || (hashtext(client_id) & 7)"  # eight managers, in no relation to the rows
 
 
-async def population(session: AsyncSession) -> None:
+async def population(session: AsyncSession, *changes: str) -> None:
     """Clients of every status with sort keys in no relation to where the rows lie, ties and
-    missing keys included."""
+    missing keys included; then these UPDATEs of them, before the statistics are taken."""
     await session.execute(
         text(
             "INSERT INTO client (client_id, market, facts, status, cycle_days, cycle_source, "
@@ -50,6 +51,8 @@ async def population(session: AsyncSession) -> None:
         ),
         {"now": NOW, "count": CLIENTS},
     )
+    for change in changes:
+        await session.execute(text(change))
     await session.execute(text("ANALYZE client"))
 
 
@@ -109,14 +112,11 @@ async def test_a_signal_list_over_all_statuses_walks_the_sorts_index(
     """Signals are only ever carried by at-risk and lost clients here, as in a live population
     (an active client has none): a page that merged one scan per status would read every active
     client before its first row (measured: 480 ms at 1,000,000 clients)."""
-    await population(session)
-    await session.execute(
-        text(
-            "UPDATE client SET signals = ARRAY['lapsed'] "
-            "WHERE status IN ('at_risk', 'lost') AND hashtext(client_id) % 3 = 0"
-        )
+    await population(
+        session,
+        "UPDATE client SET signals = ARRAY['lapsed'] "
+        "WHERE status IN ('at_risk', 'lost') AND hashtext(client_id) % 3 = 0",
     )
-    await session.execute(text("ANALYZE client"))
     where = ClientFilter(signal="lapsed")
     plan = await prepared_plan(
         await driver(session), *repository.list_query(where, sort, None, 100)
@@ -137,15 +137,11 @@ async def test_the_old_facts_index_is_the_one_this_fold_version_needs(
     )
     assert definition is not None
     assert definition.endswith(f"WHERE (facts_version < {FACTS_VERSION})"), definition
-    await population(session)
-    await session.execute(  # current facts, but for twelve the bulk path marked as behind
-        text(
-            "UPDATE client SET facts_version = CASE WHEN substr(client_id, 2)::int % 500 = 0 "
-            "THEN 0 ELSE :version END"
-        ),
-        {"version": FACTS_VERSION},
+    await population(  # current facts, but for twelve the bulk path marked as behind
+        session,
+        "UPDATE client SET facts_version = CASE WHEN substr(client_id, 2)::int % 500 = 0 "
+        f"THEN 0 ELSE {FACTS_VERSION} END",
     )
-    await session.execute(text("ANALYZE client"))
     behind = sorted(f"c{n}" for n in range(500, CLIENTS + 1, 500))
     assert await repository.clients_with_old_facts(session, FACTS_VERSION) == len(behind)
     old = await repository.lock_stale_facts(session, FACTS_VERSION, "", 100)
@@ -162,9 +158,7 @@ async def test_the_key_carries_what_the_reports_read(session: AsyncSession) -> N
     """The churn report's join reads every client's group, value and status from the primary
     key, index-only and in client_id order (merged with the status history's index), and no
     second index on client_id takes an entry on every write."""
-    await population(session)
-    await session.execute(text("UPDATE client SET manager_id = 'm-' || (hashtext(client_id) & 7)"))
-    await session.execute(text("ANALYZE client"))
+    await population(session, f"UPDATE client SET manager_id = {MANAGERS}")
     rows = await session.execute(
         text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'client'")
     )
@@ -206,14 +200,10 @@ async def test_a_managers_list_reads_the_managers_clients_only(
         text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_client_manager_value'")
     )
     assert definition is not None and definition.endswith("WHERE (manager_id IS NOT NULL)")
-    await population(session)
-    await session.execute(
-        text(
-            "UPDATE client SET manager_id = 'm-' || (hashtext(client_id) & 7) "
-            "WHERE hashtext(client_id) % 4 = 0"
-        )
+    # a quarter of the clients have a manager, one of eight
+    await population(
+        session, f"UPDATE client SET manager_id = {MANAGERS} WHERE hashtext(client_id) % 4 = 0"
     )
-    await session.execute(text("ANALYZE client"))
     where = ClientFilter(manager_id="m-3")
     raw = await driver(session)
     if sort == "value_desc":  # the index's own order
