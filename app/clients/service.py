@@ -58,7 +58,7 @@ from app.events.service import AcceptedEvent
 from app.kit import csv, metrics, pagination
 from app.kit.jsontext import dumps
 from app.kit.problems import invalid, not_found
-from app.plans import ClientProfile, decide
+from app.plans import ClientProfile, decision_rule
 from app.plans.economics import ObservedReturns, ReturnEvidence, band_bounds
 from app.policy.schemas import Policy
 from app.policy.service import Snapshot
@@ -132,7 +132,7 @@ def _assessment(
 ) -> Assessment:
     policy = snapshot.policy
     tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
-    decision, _ = decide(profile_of(row, tier), state, facts, policy, now)
+    decision, _, _ = decision_rule(profile_of(row, tier), state, facts, policy)
     columns: StateColumns = {
         "status": state.status,
         "status_since": state.status_since,

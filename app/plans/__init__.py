@@ -1,12 +1,14 @@
 """Recovery plans (SPEC §6): pure — decision, diagnosis, owner, urgency, steps, offer, economics.
 
-`decide` is the cheap part the write path stores for list filters; `plan` is the whole plan the
-`recovery-plan` endpoint returns. Neither does I/O or reads the clock. Both give their reasons as
-`DecisionReason`s: a code from `DECISION_REASON_CODES` beside the sentence.
+`decision_rule` is the cheap part the write path stores for list filters (the decision and its
+rule's code); `decide` words that rule and the client's state as reasons; `plan` is the whole
+plan the `recovery-plan` endpoint returns. None does I/O or reads the clock. `decide` and `plan`
+give their reasons as `DecisionReason`s: a code from `DECISION_REASON_CODES` beside the
+sentence.
 """
 
 from app.domain import DECISIONS, Decision
-from app.plans.decision import decide
+from app.plans.decision import decide, decision_rule
 from app.plans.plan import plan
 from app.plans.profile import ClientProfile
 from app.plans.schemas import (
@@ -25,5 +27,6 @@ __all__ = [
     "DecisionReasonCode",
     "RecoveryPlan",
     "decide",
+    "decision_rule",
     "plan",
 ]

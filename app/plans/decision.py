@@ -1,8 +1,9 @@
 """What to do with a client: the decision of SPEC §6, with its reasons.
 
-Cheap on purpose: the write path calls `decide` on every event to store the `decision` column
-that lists filter on (it keeps the decision only). It reads only the state, the profile, the
-recorded reasons and `now`. Each reason carries a code (`DecisionReasonCode`) beside its text.
+Cheap on purpose: the write path calls `decision_rule` on every event to store the `decision`
+column that lists filter on (the decision only, no text); `decide` words the same rule. It reads
+only the state, the profile, the recorded reasons and `now`. Each reason carries a code
+(`DecisionReasonCode`) beside its text.
 
 Order:
 1. nothing to do — `prospect`, `active`, `recovered` without a signal → `no_action`;
@@ -73,6 +74,40 @@ def signals_text(state: ClientState) -> str:
     return text
 
 
+def decision_rule(
+    profile: ClientProfile, state: ClientState, facts: ClientFacts, policy: Policy
+) -> tuple[Decision, DecisionReasonCode | None, str | None]:
+    """The decision, the code of the rule that took it (None: `retain`, which only the client's
+    state explains) and, for `nothing_to_win_back`, the terminal reason code. No text: the write
+    path and the sweep keep the decision only (`decide` words the reasons)."""
+    status = state.status
+    if status == "prospect":
+        return "no_action", "prospect", None
+    if status == "active":
+        return "no_action", "active", None
+    if status == "recovered" and not state.signals:
+        return "no_action", "recovered_watch", None
+    if profile.do_not_contact:
+        return "let_go", "do_not_contact", None
+    if state.lost_count >= policy.max_losses:
+        return "let_go", "max_losses", None
+    terminal = terminal_reason(state, facts, policy)
+    if terminal is not None:
+        return "let_go", "nothing_to_win_back", terminal
+    if profile.problem_client:
+        return "let_go", "problem_client", None
+    if status != "lost":
+        return "retain", None, None
+    tier = profile.tier
+    if tier == "A":
+        return "return_first", "tier_a", None
+    if tier == "B":
+        return "should_return", "tier_b", None
+    if profile.advocate:
+        return "return_if_possible", "advocate", None
+    return "let_go", "tier_c", None
+
+
 def decide(
     profile: ClientProfile,
     state: ClientState,
@@ -80,73 +115,37 @@ def decide(
     policy: Policy,
     now: datetime,
 ) -> tuple[Decision, list[DecisionReason]]:
-    """The decision and the rules that took it, each with its code. `state` is `evaluate(facts,
-    policy, now)`."""
-    status = state.status
-    if status == "prospect":
-        return "no_action", [reason("prospect", "prospect: no order yet")]
-    if status == "active":
-        return "no_action", [reason("active", "active: no signal")]
-    if status == "recovered" and not state.signals:
+    """The decision and the rules that took it, each with its code and its text. `state` is
+    `evaluate(facts, policy, now)`."""
+    decision, code, terminal = decision_rule(profile, state, facts, policy)
+    if code == "prospect":
+        return decision, [reason(code, "prospect: no order yet")]
+    if code == "active":
+        return decision, [reason(code, "active: no signal")]
+    if code == "recovered_watch":
         ends = state.watch_ends_at.date().isoformat() if state.watch_ends_at else "?"
-        return "no_action", [
-            reason(
-                "recovered_watch",
-                f"recovered, no signal; watch until {ends} "
-                f"(recovery_watch_days {policy.recovery_watch_days:g})",
-            )
+        text = f"recovered, no signal; watch until {ends} "
+        return decision, [
+            reason(code, f"{text}(recovery_watch_days {policy.recovery_watch_days:g})")
         ]
-
     context = (
         reason("lapse", lost_text(state, now))
-        if status == "lost"
+        if state.status == "lost"
         else reason("signals", signals_text(state))
     )
-    if profile.do_not_contact:
-        return "let_go", [
-            reason("do_not_contact", "do_not_contact: the client asked not to be contacted"),
-            context,
-        ]
-    if state.lost_count >= policy.max_losses:
-        return "let_go", [
-            reason(
-                "max_losses",
-                f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
-                "a client lost that often is not brought back",
-            ),
-            context,
-        ]
-    terminal = terminal_reason(state, facts, policy)
-    if terminal is not None:
-        return "let_go", [
-            reason("nothing_to_win_back", f"diagnosis {terminal}: there is nothing to win back"),
-            context,
-        ]
-    if profile.problem_client:
-        return "let_go", [
-            reason("problem_client", "problem client: costs more than it brings"),
-            context,
-        ]
-
-    if status != "lost":
-        return "retain", [context]
-
+    if code is None:  # retain
+        return decision, [context]
     value = money_text(state.value)
-    tier = profile.tier
-    if tier == "A":
-        return "return_first", [reason("tier_a", f"tier A (value {value})"), context]
-    if tier == "B":
-        return "should_return", [reason("tier_b", f"tier B (value {value})"), context]
-    label = "tier C" if tier == "C" else "no tier yet, treated as C"
-    if profile.advocate:
-        return "return_if_possible", [
-            reason(
-                "advocate",
-                f"{label} with advocate (value {value}): treated as B, it brings others",
-            ),
-            context,
-        ]
-    return "let_go", [
-        reason("tier_c", f"{label} (value {value}): a win-back would cost more than it brings"),
-        context,
-    ]
+    label = "tier C" if profile.tier == "C" else "no tier yet, treated as C"
+    texts: dict[DecisionReasonCode, str] = {
+        "do_not_contact": "do_not_contact: the client asked not to be contacted",
+        "max_losses": f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
+        "a client lost that often is not brought back",
+        "nothing_to_win_back": f"diagnosis {terminal}: there is nothing to win back",
+        "problem_client": "problem client: costs more than it brings",
+        "tier_a": f"tier A (value {value})",
+        "tier_b": f"tier B (value {value})",
+        "advocate": f"{label} with advocate (value {value}): treated as B, it brings others",
+        "tier_c": f"{label} (value {value}): a win-back would cost more than it brings",
+    }
+    return decision, [reason(code, texts[code]), context]
