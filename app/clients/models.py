@@ -29,9 +29,6 @@ from app.domain import SIGNAL_CODES, Decision, Market, Status, Tier
 
 TS = DateTime(timezone=True)
 
-# The list sorts' expressions, spelled once: the indexes below are built on them and the list
-# queries (app.clients.repository) order by them, which is what lets an index give the order.
-# Clients without a key sort last: no order, no expected order, no score (-1).
 # What the reports read of every client (its group, value, status, last order): the primary
 # key includes them, so the reports read them index-only, narrow enough to be read whole in a few
 # milliseconds where the client rows (with their facts) take a hundred.
@@ -44,6 +41,10 @@ REPORTED = (
     "last_order_at",
     "first_order_at",
 )
+
+# The list sorts' expressions, spelled once: the indexes below are built on them and the list
+# queries (app.clients.repository) order by them, which is what lets an index give the order.
+# Clients without a key sort last: no order, no expected order, no score (-1).
 LAST_ORDER = "coalesce(last_order_at, '-infinity'::timestamptz)"
 NEXT_ORDER = "coalesce(expected_next_order_at, 'infinity'::timestamptz)"
 RISK = "coalesce(churn_risk, -1)"
