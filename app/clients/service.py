@@ -132,7 +132,7 @@ def _assessment(
 ) -> Assessment:
     policy = snapshot.policy
     tier = assign(state.value, snapshot.thresholds(row["market"])) if state.orders_count else None
-    decision, _, _ = decision_rule(profile_of(row, tier), state, facts, policy)
+    decision, _ = decision_rule(profile_of(row, tier), state, facts, policy)
     columns: StateColumns = {
         "status": state.status,
         "status_since": state.status_since,

@@ -76,36 +76,35 @@ def signals_text(state: ClientState) -> str:
 
 def decision_rule(
     profile: ClientProfile, state: ClientState, facts: ClientFacts, policy: Policy
-) -> tuple[Decision, DecisionReasonCode | None, str | None]:
-    """The decision, the code of the rule that took it (None: `retain`, which only the client's
-    state explains) and, for `nothing_to_win_back`, the terminal reason code. No text: the write
-    path and the sweep keep the decision only (`decide` words the reasons)."""
+) -> tuple[Decision, DecisionReasonCode | None]:
+    """The decision and the code of the rule that took it (None: `retain`, which only the
+    client's state explains). No text: the write path and the sweep keep the decision only
+    (`decide` words the rule)."""
     status = state.status
     if status == "prospect":
-        return "no_action", "prospect", None
+        return "no_action", "prospect"
     if status == "active":
-        return "no_action", "active", None
+        return "no_action", "active"
     if status == "recovered" and not state.signals:
-        return "no_action", "recovered_watch", None
+        return "no_action", "recovered_watch"
     if profile.do_not_contact:
-        return "let_go", "do_not_contact", None
+        return "let_go", "do_not_contact"
     if state.lost_count >= policy.max_losses:
-        return "let_go", "max_losses", None
-    terminal = terminal_reason(state, facts, policy)
-    if terminal is not None:
-        return "let_go", "nothing_to_win_back", terminal
+        return "let_go", "max_losses"
+    if terminal_reason(state, facts, policy) is not None:
+        return "let_go", "nothing_to_win_back"
     if profile.problem_client:
-        return "let_go", "problem_client", None
+        return "let_go", "problem_client"
     if status != "lost":
-        return "retain", None, None
+        return "retain", None
     tier = profile.tier
     if tier == "A":
-        return "return_first", "tier_a", None
+        return "return_first", "tier_a"
     if tier == "B":
-        return "should_return", "tier_b", None
+        return "should_return", "tier_b"
     if profile.advocate:
-        return "return_if_possible", "advocate", None
-    return "let_go", "tier_c", None
+        return "return_if_possible", "advocate"
+    return "let_go", "tier_c"
 
 
 def decide(
@@ -117,35 +116,63 @@ def decide(
 ) -> tuple[Decision, list[DecisionReason]]:
     """The decision and the rules that took it, each with its code and its text. `state` is
     `evaluate(facts, policy, now)`."""
-    decision, code, terminal = decision_rule(profile, state, facts, policy)
-    if code == "prospect":
-        return decision, [reason(code, "prospect: no order yet")]
-    if code == "active":
-        return decision, [reason(code, "active: no signal")]
-    if code == "recovered_watch":
-        ends = state.watch_ends_at.date().isoformat() if state.watch_ends_at else "?"
-        text = f"recovered, no signal; watch until {ends} "
-        return decision, [
-            reason(code, f"{text}(recovery_watch_days {policy.recovery_watch_days:g})")
-        ]
+    decision, code = decision_rule(profile, state, facts, policy)
+    if code is None:  # retain: the signals say why
+        return decision, [reason("signals", signals_text(state))]
+    rule = reason(code, _rule_text(code, profile, state, facts, policy))
+    if decision == "no_action":
+        return decision, [rule]
     context = (
         reason("lapse", lost_text(state, now))
         if state.status == "lost"
         else reason("signals", signals_text(state))
     )
-    if code is None:  # retain
-        return decision, [context]
-    value = money_text(state.value)
+    return decision, [rule, context]
+
+
+def _rule_text(
+    code: DecisionReasonCode,
+    profile: ClientProfile,
+    state: ClientState,
+    facts: ClientFacts,
+    policy: Policy,
+) -> str:
     label = "tier C" if profile.tier == "C" else "no tier yet, treated as C"
-    texts: dict[DecisionReasonCode, str] = {
-        "do_not_contact": "do_not_contact: the client asked not to be contacted",
-        "max_losses": f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
-        "a client lost that often is not brought back",
-        "nothing_to_win_back": f"diagnosis {terminal}: there is nothing to win back",
-        "problem_client": "problem client: costs more than it brings",
-        "tier_a": f"tier A (value {value})",
-        "tier_b": f"tier B (value {value})",
-        "advocate": f"{label} with advocate (value {value}): treated as B, it brings others",
-        "tier_c": f"{label} (value {value}): a win-back would cost more than it brings",
-    }
-    return decision, [reason(code, texts[code]), context]
+    match code:
+        case "prospect":
+            return "prospect: no order yet"
+        case "active":
+            return "active: no signal"
+        case "recovered_watch":
+            ends = state.watch_ends_at.date().isoformat() if state.watch_ends_at else "?"
+            return (
+                f"recovered, no signal; watch until {ends} "
+                f"(recovery_watch_days {policy.recovery_watch_days:g})"
+            )
+        case "do_not_contact":
+            return "do_not_contact: the client asked not to be contacted"
+        case "max_losses":
+            return (
+                f"lost {state.lost_count} times (max_losses {policy.max_losses}): "
+                "a client lost that often is not brought back"
+            )
+        case "nothing_to_win_back":
+            terminal = terminal_reason(state, facts, policy)
+            return f"diagnosis {terminal}: there is nothing to win back"
+        case "problem_client":
+            return "problem client: costs more than it brings"
+        case "tier_a":
+            return f"tier A (value {money_text(state.value)})"
+        case "tier_b":
+            return f"tier B (value {money_text(state.value)})"
+        case "advocate":
+            return (
+                f"{label} with advocate (value {money_text(state.value)}): "
+                "treated as B, it brings others"
+            )
+        case "tier_c":
+            return (
+                f"{label} (value {money_text(state.value)}): "
+                "a win-back would cost more than it brings"
+            )
+    raise ValueError(f"not a decision rule: {code}")
