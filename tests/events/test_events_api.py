@@ -1,10 +1,13 @@
 """POST /v1/events and /v1/events/batch over HTTP, against real PostgreSQL."""
 
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
 
 from httpx import AsyncClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -254,6 +257,48 @@ async def test_batch_accepts_valid_and_reports_invalid_by_index(
     assert await count(session, Event) == 3
     acme = (await api.get("/v1/clients/acme", headers=headers["reader"])).json()
     assert acme["orders_count"] == 2
+
+
+# Text a batch stores in a client's array and text columns: PostgreSQL's array-literal syntax
+# (commas, braces, quotes, backslashes, NULL) and any other character but NUL.
+_stored_text = (
+    st.lists(
+        st.sampled_from([",", "{", "}", '"', "\\", " ", "'", "NULL"])
+        | st.characters(codec="utf-8", exclude_characters="\x00"),
+        min_size=1,
+        max_size=8,
+    )
+    .map("".join)
+    .filter(str.strip)
+)
+_batch_examples = itertools.count()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    tags=st.lists(st.lists(_stored_text, max_size=4, unique=True), min_size=2, max_size=3),
+    name=_stored_text,
+)
+async def test_a_batch_stores_each_clients_tags_and_name_as_sent(
+    api: AsyncClient, headers: dict, tags: list[list[str]], name: str
+) -> None:
+    """A batch writes its clients in one set-based statement: every client's tags and name read
+    back exactly as sent, whatever characters they hold."""
+    example = next(_batch_examples)
+    batch = [
+        order(f"e{example}-{i}", client_id=f"c{example}-{i}")
+        | {"client": {"name": f"{name} {i}", "tags": client_tags}}
+        for i, client_tags in enumerate(tags)
+    ]
+    body = (await api.post("/v1/events/batch", json=batch, headers=headers["writer"])).json()
+    assert body["accepted"] == len(tags), body
+    for i, client_tags in enumerate(tags):
+        client = (await api.get(f"/v1/clients/c{example}-{i}", headers=headers["reader"])).json()
+        assert (client["tags"], client["name"]) == (client_tags, f"{name} {i}")
 
 
 async def test_batch_over_the_limit_is_refused(api: AsyncClient, headers: dict) -> None:
