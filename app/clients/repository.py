@@ -275,20 +275,34 @@ _INSERT_STATUS_CHANGE = (
     "INSERT INTO status_change (client_id, from_status, to_status, at, signals) "
     "VALUES ($1, $2, $3, $4, $5)"
 )
+# Several changes in one statement, as update_many writes their clients (signals as literals)
+_INSERT_STATUS_CHANGES = (
+    "INSERT INTO status_change (client_id, from_status, to_status, at, signals) "
+    "SELECT client_id, from_status, to_status, at, signals::text[] "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) "
+    "AS c(client_id, from_status, to_status, at, signals)"
+)
 
 
 async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChangeRow]) -> None:
     if not rows:
         return
     raw = await driver(session)
-    parameters = [
-        (row["client_id"], row["from_status"], row["to_status"], row["at"], row["signals"])
-        for row in rows
-    ]
-    if len(parameters) == 1:
-        await raw.execute(_INSERT_STATUS_CHANGE, *parameters[0])
-    else:
-        await raw.executemany(_INSERT_STATUS_CHANGE, parameters)
+    if len(rows) == 1:
+        [row] = rows
+        await raw.execute(
+            _INSERT_STATUS_CHANGE,
+            *(row["client_id"], row["from_status"], row["to_status"], row["at"], row["signals"]),
+        )
+        return
+    await raw.execute(
+        _INSERT_STATUS_CHANGES,
+        [row["client_id"] for row in rows],
+        [row["from_status"] for row in rows],
+        [row["to_status"] for row in rows],
+        [row["at"] for row in rows],
+        [array_literal(row["signals"]) for row in rows],
+    )
 
 
 # --- reads -------------------------------------------------------------------------------------
