@@ -158,14 +158,19 @@ def server_settings(memory_bytes: int) -> dict[str, str]:
     at every 1 GB of WAL. At 1,000,000 clients (2 GB of client rows and indexes) nearly every
     update then read and evicted pages through the kernel and, after each of the frequent
     checkpoints, wrote whole pages to the WAL again (53 KB of WAL per client updated): a sweep
-    ran at 3,209 clients/s, 4,554 with these (docs/scaling.md). A quarter of the memory for
+    ran at 3,209 clients/s, 4,554 with these and pglz-compressed full-page images, 4,768-5,143
+    uncompressed (docs/scaling.md). A quarter of the memory for
     shared buffers is PostgreSQL's own advice for a dedicated server; capped at 8 GB."""
     shared_buffers = min(max(memory_bytes // 4, 128 * MiB), 8192 * MiB)
     return {
         "shared_buffers": f"{shared_buffers // MiB}MB",
         "max_wal_size": "4GB",  # a checkpoint per 4 GB of WAL, not per 1 GB
         "checkpoint_timeout": "15min",
-        "wal_compression": "on",  # the full-page images after a checkpoint, compressed
+        # Full-page images uncompressed: pglz (the only method in pgserver's build) made each
+        # write of a client cost PostgreSQL 2.4x the CPU (a sweep at 1M: 383-391 against
+        # 153-163 us a client) for a third of the WAL; lz4 costs about what off does, and is
+        # what a server of your own should use (docs/scaling.md).
+        "wal_compression": "off",
     }
 
 

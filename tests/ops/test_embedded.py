@@ -203,7 +203,9 @@ MiB = 1024 * 1024
 def test_the_server_gets_a_quarter_of_the_memory(memory: int, shared_buffers: str) -> None:
     settings = embedded.server_settings(memory)
     assert settings["shared_buffers"] == shared_buffers
-    assert settings["max_wal_size"] == "4GB" and settings["wal_compression"] == "on"
+    assert settings["max_wal_size"] == "4GB" and settings["checkpoint_timeout"] == "15min"
+    # pglz, the only compression pgserver's build has, cost 2.4x PostgreSQL's CPU a write
+    assert settings["wal_compression"] == "off"
 
 
 SHOW_SETTINGS = """
@@ -251,7 +253,7 @@ def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
     expected = embedded.server_settings(embedded._memory_bytes())
     assert shown["shared_buffers"] == int(expected["shared_buffers"].removesuffix("MB")) * MiB
     assert shown["max_wal_size"] == 4096 * MiB and shown["checkpoint_timeout"] == "15min", shown
-    assert shown["wal_compression"] != "off", shown
+    assert shown["wal_compression"] == expected["wal_compression"], shown
     assert not running(data_dir)
 
 
