@@ -159,8 +159,8 @@ def server_settings(memory_bytes: int) -> dict[str, str]:
     update then read and evicted pages through the kernel and, after each of the frequent
     checkpoints, wrote whole pages to the WAL again (53 KB of WAL per client updated): a sweep
     ran at 3,209 clients/s, 4,554 with these and pglz-compressed full-page images, 4,768-5,143
-    uncompressed (docs/scaling.md). A quarter of the memory for
-    shared buffers is PostgreSQL's own advice for a dedicated server; capped at 8 GB."""
+    uncompressed (docs/scaling.md). A quarter of the memory for shared buffers is PostgreSQL's
+    own advice for a dedicated server; capped at 8 GB."""
     shared_buffers = min(max(memory_bytes // 4, 128 * MiB), 8192 * MiB)
     return {
         "shared_buffers": f"{shared_buffers // MiB}MB",

@@ -200,7 +200,7 @@ async def update_many(
     """UPDATE these columns of these clients (one row each), in one set-based statement: the rows
     travel as one array per column and are joined by key. PostgreSQL opens the table and its
     indexes once for the statement, where a pipelined UPDATE a row (executemany) paid executor
-    start-up and index opening per row: ~25 % of the database's time for a sweep batch
+    start-up and index opening per row: a quarter of the update's time in PostgreSQL
     (docs/performance.md)."""
     if not rows:
         return
@@ -292,7 +292,11 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChan
         [row] = rows
         await raw.execute(
             _INSERT_STATUS_CHANGE,
-            *(row["client_id"], row["from_status"], row["to_status"], row["at"], row["signals"]),
+            row["client_id"],
+            row["from_status"],
+            row["to_status"],
+            row["at"],
+            row["signals"],
         )
         return
     await raw.execute(
