@@ -163,19 +163,16 @@ def _array_type(name: str) -> str:
     type without its length or scale (the assignment to the column checks those, as a plain
     UPDATE does, where a cast would truncate), except for array columns, which travel as array
     literals in text (an array of arrays must be rectangular, a client's tags are not)."""
-    column_type = _CLIENT.c[name].type
-    if isinstance(column_type, ARRAY):
+    if name in _ARRAY_COLUMNS:
         return "text[]"
-    return re.sub(r"\(.*\)", "", column_type.compile(dialect=_DIALECT)) + "[]"
+    return re.sub(r"\(.*\)", "", _CLIENT.c[name].type.compile(dialect=_DIALECT)) + "[]"
 
 
 @functools.cache
 def _update_set_sql(columns: tuple[str, ...]) -> str:
     arrays = ", ".join(f"${number}::{_array_type(name)}" for number, name in enumerate(columns, 2))
     assignments = ", ".join(
-        f"{name} = u.{name}::text[]"
-        if isinstance(_CLIENT.c[name].type, ARRAY)
-        else f"{name} = u.{name}"
+        f"{name} = u.{name}::text[]" if name in _ARRAY_COLUMNS else f"{name} = u.{name}"
         for name in columns
     )
     return (
@@ -185,7 +182,7 @@ def _update_set_sql(columns: tuple[str, ...]) -> str:
     )
 
 
-def array_literal(values: Sequence[str] | None) -> str | None:
+def _array_literal(values: Sequence[str] | None) -> str | None:
     """A text[] value as PostgreSQL's array literal: every element quoted, backslashes and quotes
     escaped, so that any text (commas, braces, quotes, NULL spelled out) reads back as itself."""
     if values is None:
@@ -219,7 +216,7 @@ async def update_many(
         if name in _JSON_COLUMNS:
             column = [json_text(value) for value in column]
         elif name in _ARRAY_COLUMNS:
-            column = [array_literal(value) for value in column]
+            column = [_array_literal(value) for value in column]
         arrays.append(column)
     await raw.execute(_update_set_sql(columns), *arrays)
 
@@ -305,7 +302,7 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChan
         [row["from_status"] for row in rows],
         [row["to_status"] for row in rows],
         [row["at"] for row in rows],
-        [array_literal(row["signals"]) for row in rows],
+        [_array_literal(row["signals"]) for row in rows],
     )
 
 
