@@ -202,7 +202,7 @@ async def update_many(
     if not rows:
         return
     raw = await driver(session)
-    if len(rows) == 1:
+    if len(rows) == 1:  # scalars: a generic plan, where arrays are re-planned at every execution
         [row] = rows
         values = [json_text(row[name]) if name in _JSON_COLUMNS else row[name] for name in columns]
         await raw.execute(_update_sql(columns), row["client_id"], *values)
@@ -285,7 +285,7 @@ async def record_status_changes(session: AsyncSession, rows: Sequence[StatusChan
     if not rows:
         return
     raw = await driver(session)
-    if len(rows) == 1:
+    if len(rows) == 1:  # scalars, as in update_many
         [row] = rows
         await raw.execute(
             _INSERT_STATUS_CHANGE,

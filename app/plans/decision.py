@@ -137,7 +137,6 @@ def _rule_text(
     facts: ClientFacts,
     policy: Policy,
 ) -> str:
-    label = "tier C" if profile.tier == "C" else "no tier yet, treated as C"
     match code:
         case "prospect":
             return "prospect: no order yet"
@@ -167,12 +166,16 @@ def _rule_text(
             return f"tier B (value {money_text(state.value)})"
         case "advocate":
             return (
-                f"{label} with advocate (value {money_text(state.value)}): "
+                f"{_tier_c_label(profile)} with advocate (value {money_text(state.value)}): "
                 "treated as B, it brings others"
             )
         case "tier_c":
             return (
-                f"{label} (value {money_text(state.value)}): "
+                f"{_tier_c_label(profile)} (value {money_text(state.value)}): "
                 "a win-back would cost more than it brings"
             )
     raise ValueError(f"not a decision rule: {code}")
+
+
+def _tier_c_label(profile: ClientProfile) -> str:
+    return "tier C" if profile.tier == "C" else "no tier yet, treated as C"
