@@ -493,20 +493,27 @@ async def sweep_due(bench: Bench) -> list[Row]:
     async with database(app.url) as (conn, sessionmaker):
         total = await conn.fetchval("SELECT count(*) FROM client")
         one_pct = max(1, total // 100)
-        times, processed = [], []
+        times, processed, splits = [], [], []
         for _ in range(args.sweep_repeats):
             await sweep(sessionmaker, utcnow, batch_size=500)  # whatever is due by itself
             sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
             await conn.execute(f"{mark_due} WHERE client_id IN ({sample})", one_pct)
+            meter = common.CpuMeter([])  # the sweep runs in this process: the "generator"
+            meter.tick()
             started = time.perf_counter()
             processed.append(len(await sweep(sessionmaker, utcnow, batch_size=500)))
             times.append(time.perf_counter() - started)
-        median = sorted(times)[len(times) // 2]
+            meter.tick()
+            splits.append(meter.split())
+        middle = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+        median = times[middle]
         scale = 1_000_000 / total
 
         await sweep(sessionmaker, utcnow, batch_size=500)
         await conn.execute(mark_due)
         due = await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()")
+        meter = common.CpuMeter([])
+        meter.tick()
         started = time.perf_counter()
         swept = 0
         while time.perf_counter() - started < args.sweep_all_budget:
@@ -515,20 +522,138 @@ async def sweep_due(bench: Bench) -> list[Row]:
             if len(chunk) < 2000:
                 break
         seconds = time.perf_counter() - started
+        meter.tick()
     rate = swept / seconds if seconds else 0.0
     all_due = seconds if swept >= due else due / rate
     per_client = median / max(1, processed[0]) * 1000
     runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
-    runs += f"; {per_client:.2f} ms/client"
+    runs += f"; {per_client:.2f} ms/client; {_sweep_cores(splits[middle], 'generator')}"
     estimated = "" if swept >= due else ", estimated from the rate"
+    all_note = f"{rate:,.0f} clients/s; {_sweep_cores(meter.split(), 'generator')}"
     return [
         Row("f", f"sweep 1 % due ({one_pct:,} of {total:,}), median", median, "s", note=runs),
         Row("f", "sweep 1 % of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
-        Row(
-            "f", f"sweep all due ({due:,}){estimated}", all_due, "s", note=f"{rate:,.0f} clients/s"
-        ),
+        Row("f", f"sweep all due ({due:,}){estimated}", all_due, "s", note=all_note),
         Row(
             "f", "sweep all of 1M (EXTRAPOLATED)", all_due * scale, "s", target=Target(max_value=30)
+        ),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def sweepers(url: str, processes: int, batch_size: int) -> AsyncIterator[Sweepers]:
+    """`processes` sweeping processes (bench.sweeper) on `url`, connected and ready."""
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.sweeper",
+            url,
+            str(batch_size),
+            cwd=common.ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            if (await child.stdout.readline()).strip() != b"ready":
+                raise RuntimeError("a sweeping process did not start (see its output above)")
+        yield Sweepers(children)
+    finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children:
+            try:
+                await asyncio.wait_for(child.wait(), timeout=30)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+
+@dataclass
+class Sweepers:
+    children: list[asyncio.subprocess.Process]
+
+    async def sweep(self, budget: float) -> tuple[float, int, dict[str, float]]:
+        """All of them sweep at once what is due (for at most `budget` seconds each): the wall
+        time until the last is done, the clients swept, and the cores each side used."""
+        meter = common.CpuMeter([child.pid for child in self.children])
+        meter.tick()
+        started = time.perf_counter()
+        for child in self.children:
+            assert child.stdin is not None
+            child.stdin.write(f"go {budget}\n".encode())
+            await child.stdin.drain()
+        swept = 0
+        for child in self.children:
+            assert child.stdout is not None
+            swept += json.loads(await child.stdout.readline())["swept"]
+        seconds = time.perf_counter() - started
+        meter.tick()
+        return seconds, swept, meter.split()
+
+
+def _sweep_cores(split: dict[str, float], sweeping: str) -> str:
+    """The cores the sweeping process(es) and PostgreSQL used: `sweeping` is the CpuMeter's
+    name for them ("generator": this process, (f); "server": the child processes, (t))."""
+    return f"cores sweep/pg {split.get(sweeping, 0):.2f}/{split.get('postgres', 0):.2f}"
+
+
+@scenario("t", "winback sweep, 2 worker processes at once: 1 % of clients due, then all due")
+async def sweep_two_processes(bench: Bench) -> list[Row]:
+    """(f) with two processes sweeping the same due clients at once, as two `winback worker`
+    processes do (SKIP LOCKED keeps them apart): the best the sweep does on two cores."""
+    from app.worker.jobs import sweep
+
+    args, app = bench.args, await winback(bench)
+    await bench.settle("(t)")
+    mark_due = "UPDATE client SET next_review_at = now() - interval '1 minute'"
+    async with database(app.url) as (conn, sessionmaker), sweepers(app.url, 2, 500) as two:
+        total = await conn.fetchval("SELECT count(*) FROM client")
+        one_pct = max(1, total // 100)
+        times, processed, splits = [], [], []
+        for _ in range(args.sweep_repeats):
+            await sweep(sessionmaker, utcnow, batch_size=500)  # whatever is due by itself
+            sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
+            await conn.execute(f"{mark_due} WHERE client_id IN ({sample})", one_pct)
+            seconds, swept, split = await two.sweep(budget=float("inf"))
+            times.append(seconds)
+            processed.append(swept)
+            splits.append(split)
+        middle = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+        median = times[middle]
+        scale = 1_000_000 / total
+
+        await sweep(sessionmaker, utcnow, batch_size=500)
+        await conn.execute(mark_due)
+        due = await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()")
+        seconds, swept, split = await two.sweep(budget=args.sweep_all_budget)
+    rate = swept / seconds if seconds else 0.0
+    all_due = seconds if swept >= due else due / rate
+    runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
+    runs += f"; {_sweep_cores(splits[middle], 'server')}"
+    estimated = "" if swept >= due else ", estimated from the rate"
+    what = "sweep 1 % due, 2 processes"
+    return [
+        Row("t", f"{what} ({one_pct:,} of {total:,}), median", median, "s", note=runs),
+        Row("t", f"{what}, of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
+        Row(
+            "t",
+            f"sweep all due, 2 processes ({due:,}){estimated}",
+            all_due,
+            "s",
+            note=f"{rate:,.0f} clients/s; {_sweep_cores(split, 'server')}",
+        ),
+        Row(
+            "t",
+            "sweep all of 1M, 2 processes (EXTRAPOLATED)",
+            all_due * scale,
+            "s",
+            target=Target(max_value=30),
         ),
     ]
 
