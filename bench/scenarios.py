@@ -541,8 +541,11 @@ async def sweep_due(bench: Bench) -> list[Row]:
 
 
 @contextlib.asynccontextmanager
-async def sweepers(url: str, processes: int, batch_size: int) -> AsyncIterator[Sweepers]:
-    """`processes` sweeping processes (bench.sweeper) on `url`, connected and ready."""
+async def sweepers(
+    url: str, processes: int, batch_size: int, in_flight: int
+) -> AsyncIterator[Sweepers]:
+    """`processes` sweeping processes (bench.sweeper) on `url`, each with `in_flight` batches at
+    once, connected and ready."""
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -550,6 +553,7 @@ async def sweepers(url: str, processes: int, batch_size: int) -> AsyncIterator[S
             "bench.sweeper",
             url,
             str(batch_size),
+            str(in_flight),
             cwd=common.ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -605,14 +609,17 @@ def _sweep_cores(split: dict[str, float], sweeping: str) -> str:
 
 @scenario("t", "winback sweep, 2 worker processes at once: 1 % of clients due, then all due")
 async def sweep_two_processes(bench: Bench) -> list[Row]:
-    """(f) with two processes sweeping the same due clients at once, as two `winback worker`
-    processes do (SKIP LOCKED keeps them apart): the best the sweep does on two cores."""
+    """(f) with two processes sweeping the same due clients at once, one batch in flight each,
+    as two `winback worker` processes with WINBACK_SWEEP_CONCURRENCY=1 do (SKIP LOCKED keeps
+    them apart): the sweep's best configuration for two cores. Two batches in flight each (the
+    setting's default) cost PostgreSQL more than they overlap: four sweepers skip each other's
+    locked rows (docs/scaling.md)."""
     from app.worker.jobs import sweep
 
     args, app = bench.args, await winback(bench)
     await bench.settle("(t)")
     mark_due = "UPDATE client SET next_review_at = now() - interval '1 minute'"
-    async with database(app.url) as (conn, sessionmaker), sweepers(app.url, 2, 500) as two:
+    async with database(app.url) as (conn, sessionmaker), sweepers(app.url, 2, 500, 1) as two:
         total = await conn.fetchval("SELECT count(*) FROM client")
         one_pct = max(1, total // 100)
         times, processed, splits = [], [], []
@@ -637,20 +644,20 @@ async def sweep_two_processes(bench: Bench) -> list[Row]:
     runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
     runs += f"; {_sweep_cores(splits[middle], 'server')}"
     estimated = "" if swept >= due else ", estimated from the rate"
-    what = "sweep 1 % due, 2 processes"
+    what = "sweep 1 % due, 2 processes x 1 batch"
     return [
         Row("t", f"{what} ({one_pct:,} of {total:,}), median", median, "s", note=runs),
         Row("t", f"{what}, of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
         Row(
             "t",
-            f"sweep all due, 2 processes ({due:,}){estimated}",
+            f"sweep all due, 2 processes x 1 batch ({due:,}){estimated}",
             all_due,
             "s",
             note=f"{rate:,.0f} clients/s; {_sweep_cores(split, 'server')}",
         ),
         Row(
             "t",
-            "sweep all of 1M, 2 processes (EXTRAPOLATED)",
+            "sweep all of 1M, 2 processes x 1 batch (EXTRAPOLATED)",
             all_due * scale,
             "s",
             target=Target(max_value=30),

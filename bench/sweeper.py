@@ -1,6 +1,6 @@
-"""`python -m bench.sweeper URL BATCH_SIZE`: one sweeping process of scenario (t), as a second
-`winback worker` would sweep (the worker's own job, `app.worker.jobs.sweep`, its batches in
-flight and its garbage-collector setting).
+"""`python -m bench.sweeper URL BATCH_SIZE IN_FLIGHT`: one sweeping process of scenario (t), as a
+`winback worker` with WINBACK_SWEEP_CONCURRENCY=IN_FLIGHT sweeps (the worker's own job,
+`app.worker.jobs.sweep`, and its garbage-collector setting).
 
 It connects, loads the policy snapshot once (a connection and the tables warm, as in a running
 worker), prints `ready` and then, for each line `go SECONDS` on stdin, sweeps what is due (in
@@ -15,7 +15,7 @@ import sys
 import time
 
 
-async def main(url: str, batch_size: int) -> None:
+async def main(url: str, batch_size: int, in_flight: int) -> None:
     from app.db import create_engine, create_sessionmaker
     from app.kit import collector
     from app.kit.time import utcnow
@@ -34,7 +34,9 @@ async def main(url: str, batch_size: int) -> None:
             started = time.perf_counter()
             swept = 0
             while time.perf_counter() - started < budget:
-                chunk = await jobs.sweep(sessionmaker, utcnow, batch_size, max_batches=4)
+                chunk = await jobs.sweep(
+                    sessionmaker, utcnow, batch_size, max_batches=4, concurrency=in_flight
+                )
                 swept += len(chunk)
                 if not chunk:
                     break
@@ -45,4 +47,4 @@ async def main(url: str, batch_size: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
