@@ -483,21 +483,40 @@ async def recovery_plan(bench: Bench) -> list[Row]:
     return [load_row("g", "recovery plan", result, "req/s", target=target, note=note)]
 
 
+async def mark_due(
+    conn: asyncpg.Connection, sessionmaker: async_sessionmaker[AsyncSession], count: int | None
+) -> int:
+    """Sweep what is due by itself, then make `count` random clients due (None: all of them), as
+    (f) and (t) measure; returns how many are due."""
+    from app.worker.jobs import sweep
+
+    await sweep(sessionmaker, utcnow, batch_size=500)
+    mark = "UPDATE client SET next_review_at = now() - interval '1 minute'"
+    if count is None:
+        await conn.execute(mark)
+    else:
+        sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
+        await conn.execute(f"{mark} WHERE client_id IN ({sample})", count)
+    return int(await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()"))
+
+
+def median_index(times: list[float]) -> int:
+    """Which run is the median (the upper one of an even count)."""
+    return sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+
+
 @scenario("f", "winback sweep, in-process: 1 % of clients due, then all due")
 async def sweep_due(bench: Bench) -> list[Row]:
     from app.worker.jobs import sweep
 
     args, app = bench.args, await winback(bench)
     await bench.settle("(f)")
-    mark_due = "UPDATE client SET next_review_at = now() - interval '1 minute'"
     async with database(app.url) as (conn, sessionmaker):
         total = await conn.fetchval("SELECT count(*) FROM client")
         one_pct = max(1, total // 100)
         times, processed, splits = [], [], []
         for _ in range(args.sweep_repeats):
-            await sweep(sessionmaker, utcnow, batch_size=500)  # whatever is due by itself
-            sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
-            await conn.execute(f"{mark_due} WHERE client_id IN ({sample})", one_pct)
+            await mark_due(conn, sessionmaker, one_pct)
             meter = common.CpuMeter([])  # the sweep runs in this process: the "generator"
             meter.tick()
             started = time.perf_counter()
@@ -505,13 +524,11 @@ async def sweep_due(bench: Bench) -> list[Row]:
             times.append(time.perf_counter() - started)
             meter.tick()
             splits.append(meter.split())
-        middle = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+        middle = median_index(times)
         median = times[middle]
         scale = 1_000_000 / total
 
-        await sweep(sessionmaker, utcnow, batch_size=500)
-        await conn.execute(mark_due)
-        due = await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()")
+        due = await mark_due(conn, sessionmaker, None)
         meter = common.CpuMeter([])
         meter.tick()
         started = time.perf_counter()
@@ -614,30 +631,23 @@ async def sweep_two_processes(bench: Bench) -> list[Row]:
     them apart): the sweep's best configuration for two cores. Two batches in flight each (the
     setting's default) cost PostgreSQL more than they overlap: four sweepers skip each other's
     locked rows (docs/scaling.md)."""
-    from app.worker.jobs import sweep
-
     args, app = bench.args, await winback(bench)
     await bench.settle("(t)")
-    mark_due = "UPDATE client SET next_review_at = now() - interval '1 minute'"
     async with database(app.url) as (conn, sessionmaker), sweepers(app.url, 2, 500, 1) as two:
         total = await conn.fetchval("SELECT count(*) FROM client")
         one_pct = max(1, total // 100)
         times, processed, splits = [], [], []
         for _ in range(args.sweep_repeats):
-            await sweep(sessionmaker, utcnow, batch_size=500)  # whatever is due by itself
-            sample = "SELECT client_id FROM client ORDER BY random() LIMIT $1"
-            await conn.execute(f"{mark_due} WHERE client_id IN ({sample})", one_pct)
+            await mark_due(conn, sessionmaker, one_pct)
             seconds, swept, split = await two.sweep(budget=float("inf"))
             times.append(seconds)
             processed.append(swept)
             splits.append(split)
-        middle = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+        middle = median_index(times)
         median = times[middle]
         scale = 1_000_000 / total
 
-        await sweep(sessionmaker, utcnow, batch_size=500)
-        await conn.execute(mark_due)
-        due = await conn.fetchval("SELECT count(*) FROM client WHERE next_review_at <= now()")
+        due = await mark_due(conn, sessionmaker, None)
         seconds, swept, split = await two.sweep(budget=args.sweep_all_budget)
     rate = swept / seconds if seconds else 0.0
     all_due = seconds if swept >= due else due / rate
