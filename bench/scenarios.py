@@ -652,22 +652,22 @@ async def sweep_two_processes(bench: Bench) -> list[Row]:
     rate = swept / seconds if seconds else 0.0
     all_due = seconds if swept >= due else due / rate
     runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
-    runs += f"; {_sweep_cores(splits[middle], 'server')}"
+    runs += f"; one batch in flight each; {_sweep_cores(splits[middle], 'server')}"
     estimated = "" if swept >= due else ", estimated from the rate"
-    what = "sweep 1 % due, 2 processes x 1 batch"
+    what = "sweep 1 % due, 2 processes"
     return [
         Row("t", f"{what} ({one_pct:,} of {total:,}), median", median, "s", note=runs),
         Row("t", f"{what}, of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
         Row(
             "t",
-            f"sweep all due, 2 processes x 1 batch ({due:,}){estimated}",
+            f"sweep all due, 2 processes ({due:,}){estimated}",
             all_due,
             "s",
             note=f"{rate:,.0f} clients/s; {_sweep_cores(split, 'server')}",
         ),
         Row(
             "t",
-            "sweep all of 1M, 2 processes x 1 batch (EXTRAPOLATED)",
+            "sweep all of 1M, 2 processes (EXTRAPOLATED)",
             all_due * scale,
             "s",
             target=Target(max_value=30),
