@@ -29,6 +29,7 @@ USERS_FILE = ".handle_pids.json"  # pgserver's own list of the processes using a
 SETTINGS_FILE = "winback.conf"  # the server settings below, included by postgresql.conf
 _INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 STOP_TIMEOUT_SECONDS = 30.0
 
 _in_use: set[Path] = set()  # data dirs whose server this process registered with
@@ -151,8 +152,9 @@ def _stop_postmaster(cluster: Path) -> bool:
     return True
 
 
-def server_settings(memory_bytes: int) -> dict[str, str]:
-    """The embedded server's settings, for a machine with this much memory.
+def server_settings(memory_bytes: int, free_disk_bytes: int) -> dict[str, str]:
+    """The embedded server's settings, for a machine with this much memory and this much free
+    disk where its data lives.
 
     PostgreSQL's defaults are sized for a small box: 128 MB of shared buffers and a checkpoint
     at every 1 GB of WAL. At 1,000,000 clients (2 GB of client rows and indexes) nearly every
@@ -164,7 +166,7 @@ def server_settings(memory_bytes: int) -> dict[str, str]:
     shared_buffers = min(max(memory_bytes // 4, 128 * MiB), 8192 * MiB)
     return {
         "shared_buffers": f"{shared_buffers // MiB}MB",
-        "max_wal_size": "4GB",  # a checkpoint per 4 GB of WAL, not per 1 GB
+        "max_wal_size": f"{max_wal_size(free_disk_bytes) // GiB}GB",
         "checkpoint_timeout": "15min",
         # Full-page images uncompressed: pglz (the only method in pgserver's build) made each
         # write of a client cost PostgreSQL 2.4x the CPU (a sweep at 1M: 383-391 against
@@ -172,6 +174,31 @@ def server_settings(memory_bytes: int) -> dict[str, str]:
         # what a server of your own should use (docs/scaling.md).
         "wal_compression": "off",
     }
+
+
+def max_wal_size(free_disk_bytes: int) -> int:
+    """The WAL allowed between checkpoints: the largest power of two GB within a quarter of the
+    free disk, 1 GB (PostgreSQL's default) to 16 GB; a power of two, so that the same disk gives
+    the same setting at every start.
+
+    A checkpoint makes the next change to every page write the whole page to the WAL, and at
+    1,000,000 clients a burst touches most of the 2 GB of `client` and its indexes: with 4 GB
+    (a checkpoint requested every ~2 GB) the images kept triggering the next checkpoint, 13-15 a
+    minute under a sweep of every client, 45-47 KiB of WAL a client and 4,267-4,303 clients/s;
+    with 16 GB, one checkpoint, 16-17 KiB and 4,927-5,000 clients/s (docs/scaling.md). The WAL
+    may take this much disk between checkpoints, hence the quarter of what is free."""
+    size = GiB
+    while size * 2 <= min(free_disk_bytes // 4, 16 * GiB):
+        size *= 2
+    return size
+
+
+def wal_room(cluster: Path) -> int:
+    """The disk the WAL may use: what is free where the cluster lives, plus what its WAL takes
+    already (so that a WAL grown to its bound does not lower the bound at the next start)."""
+    wal = cluster / "pg_wal"
+    taken = sum(f.stat().st_size for f in wal.iterdir() if f.is_file()) if wal.is_dir() else 0
+    return shutil.disk_usage(cluster).free + taken
 
 
 def _memory_bytes() -> int:
@@ -191,7 +218,7 @@ def _configure(cluster: Path, server: Any) -> None:
 
     pg_ctl = vars(_commands)["pg_ctl"]  # made at import time, so invisible to type checkers
 
-    settings = server_settings(_memory_bytes())
+    settings = server_settings(_memory_bytes(), wal_room(cluster))
     text = "# written by winback (app/embedded.py) at every start; edits are lost\n" + "".join(
         f"{name} = '{value}'\n" for name, value in settings.items()
     )

@@ -3,6 +3,7 @@ out: one that exits while another still uses it leaves it running, one killed wi
 not keep it alive, `db stop` will not pull it from under a user, `db reset` deletes it."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,11 +202,37 @@ MiB = 1024 * 1024
     ],
 )
 def test_the_server_gets_a_quarter_of_the_memory(memory: int, shared_buffers: str) -> None:
-    settings = embedded.server_settings(memory)
+    settings = embedded.server_settings(memory, 100 * 1024 * MiB)
     assert settings["shared_buffers"] == shared_buffers
-    assert settings["max_wal_size"] == "4GB" and settings["checkpoint_timeout"] == "15min"
+    assert settings["max_wal_size"] == "16GB" and settings["checkpoint_timeout"] == "15min"
     # pglz, the only compression pgserver's build has, cost 2.4x PostgreSQL's CPU a write
     assert settings["wal_compression"] == "off"
+
+
+@pytest.mark.parametrize(
+    ("free_disk_gib", "max_wal_size"),
+    [
+        (100, "16GB"),  # capped: at 1,000,000 clients 4 GB kept checkpointing on its own images
+        (64, "16GB"),
+        (63, "8GB"),  # a quarter of what is free, down to a power of two
+        (20, "4GB"),
+        (8, "2GB"),
+        (0.25, "1GB"),  # never below PostgreSQL's own default
+    ],
+)
+def test_the_wal_between_checkpoints_takes_at_most_a_quarter_of_the_free_disk(
+    free_disk_gib: float, max_wal_size: str
+) -> None:
+    free = int(free_disk_gib * 1024 * MiB)
+    assert embedded.server_settings(8 * 1024 * MiB, free)["max_wal_size"] == max_wal_size
+
+
+def test_the_wal_already_on_disk_counts_as_room_for_the_wal(tmp_path: Path) -> None:
+    # a WAL grown to its bound must not lower the bound at the next start
+    (tmp_path / "pg_wal").mkdir()
+    (tmp_path / "pg_wal" / "000000010000000000000001").write_bytes(b"x" * MiB)
+    free = shutil.disk_usage(tmp_path).free
+    assert free + MiB - 64 * 1024 <= embedded.wal_room(tmp_path) <= free + MiB + 64 * 1024
 
 
 SHOW_SETTINGS = """
@@ -250,9 +277,12 @@ def test_a_fresh_server_runs_with_winback_settings(tmp_path: Path) -> None:
         shown = settings_of(user.url.strip())
     finally:
         user.exit()
-    expected = embedded.server_settings(embedded._memory_bytes())
+    room = embedded.wal_room(embedded.pgdata(data_dir))
+    expected = embedded.server_settings(embedded._memory_bytes(), room)
     assert shown["shared_buffers"] == int(expected["shared_buffers"].removesuffix("MB")) * MiB
-    assert shown["max_wal_size"] == 4096 * MiB and shown["checkpoint_timeout"] == "15min", shown
+    wal_gib = int(expected["max_wal_size"].removesuffix("GB"))
+    assert shown["max_wal_size"] == wal_gib * 1024 * MiB, shown
+    assert shown["checkpoint_timeout"] == "15min", shown
     assert shown["wal_compression"] == expected["wal_compression"], shown
     assert not running(data_dir)
 
@@ -262,7 +292,8 @@ def test_settings_the_machine_cannot_give_leave_postgresql_defaults(
 ) -> None:
     # a container without the memory: the server starts on PostgreSQL's defaults, says so, and
     # is not asked again at the next start
-    monkeypatch.setattr(embedded, "server_settings", lambda memory: {"shared_buffers": "999999TB"})
+    unfit = {"shared_buffers": "999999TB"}
+    monkeypatch.setattr(embedded, "server_settings", lambda memory, disk: unfit)
     data_dir = tmp_path / "data"
     try:
         url = embedded.start(data_dir)
@@ -280,7 +311,8 @@ def test_settings_taken_on_reload_that_a_start_cannot_give(
 ) -> None:
     # another process held the server when they were written, so they were reloaded, not
     # restarted with: the next start falls back the same way instead of failing
-    monkeypatch.setattr(embedded, "server_settings", lambda memory: {"shared_buffers": "999999TB"})
+    unfit = {"shared_buffers": "999999TB"}
+    monkeypatch.setattr(embedded, "server_settings", lambda memory, disk: unfit)
     data_dir = tmp_path / "data"
     other = User(data_dir)  # with the settings of this machine
     try:
