@@ -185,8 +185,8 @@ def max_wal_size(free_disk_bytes: int) -> int:
     1,000,000 clients a burst touches most of the 2 GB of `client` and its indexes: with 4 GB
     (a checkpoint requested every ~2 GB) the images kept triggering the next checkpoint, 13-15 a
     minute under a sweep of every client, 45-47 KiB of WAL a client and 4,267-4,303 clients/s;
-    with 16 GB, one checkpoint, 16-17 KiB and 4,927-5,000 clients/s (docs/scaling.md). The WAL
-    may take this much disk between checkpoints, hence the quarter of what is free."""
+    with 16 GB, none in the minute, 16-17 KiB and 4,927-5,000 clients/s (docs/scaling.md). The
+    WAL may take this much disk between checkpoints, hence the quarter of what is free."""
     size = GiB
     while size * 2 <= min(free_disk_bytes // 4, 16 * GiB):
         size *= 2
