@@ -524,9 +524,6 @@ async def sweep_due(bench: Bench) -> list[Row]:
             times.append(time.perf_counter() - started)
             meter.tick()
             splits.append(meter.split())
-        middle = median_index(times)
-        median = times[middle]
-        scale = 1_000_000 / total
 
         due = await mark_due(conn, sessionmaker, None)
         meter = common.CpuMeter([])
@@ -540,19 +537,55 @@ async def sweep_due(bench: Bench) -> list[Row]:
                 break
         seconds = time.perf_counter() - started
         meter.tick()
+    return sweep_rows(
+        "f", "", "generator", total, times, processed, splits, (due, swept, seconds, meter.split())
+    )
+
+
+def sweep_rows(
+    letter: str,
+    how: str,
+    sweeping: str,
+    total: int,
+    times: list[float],
+    processed: list[int],
+    splits: list[dict[str, float]],
+    sweep_all: tuple[int, int, float, dict[str, float]],
+    runs_note: str = "",
+) -> list[Row]:
+    """(f)'s and (t)'s rows: the median sweep of 1 % due (its cores those of the median run),
+    the sweep of all due (`sweep_all`: due, swept, seconds, cores; estimated from the rate if
+    the budget ran out first), each also scaled to 1,000,000 clients. `how` follows "sweep";
+    `sweeping` is the CpuMeter's name for the sweeping process(es)."""
+    middle = median_index(times)
+    median = times[middle]
+    scale = 1_000_000 / total
+    one_pct = max(1, total // 100)
+    due, swept, seconds, split = sweep_all
     rate = swept / seconds if seconds else 0.0
     all_due = seconds if swept >= due else due / rate
-    per_client = median / max(1, processed[0]) * 1000
+    per_client = median / max(1, processed[middle]) * 1000
     runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
-    runs += f"; {per_client:.2f} ms/client; {_sweep_cores(splits[middle], 'generator')}"
+    runs += f"; {per_client:.2f} ms/client{runs_note}; {_sweep_cores(splits[middle], sweeping)}"
     estimated = "" if swept >= due else ", estimated from the rate"
-    all_note = f"{rate:,.0f} clients/s; {_sweep_cores(meter.split(), 'generator')}"
+    all_note = f"{rate:,.0f} clients/s; {_sweep_cores(split, sweeping)}"
+    one_pct_due = f"sweep 1 % due{how} ({one_pct:,} of {total:,}), median"
     return [
-        Row("f", f"sweep 1 % due ({one_pct:,} of {total:,}), median", median, "s", note=runs),
-        Row("f", "sweep 1 % of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
-        Row("f", f"sweep all due ({due:,}){estimated}", all_due, "s", note=all_note),
+        Row(letter, one_pct_due, median, "s", note=runs),
         Row(
-            "f", "sweep all of 1M (EXTRAPOLATED)", all_due * scale, "s", target=Target(max_value=30)
+            letter,
+            f"sweep 1 % of 1M{how} (EXTRAPOLATED)",
+            median * scale,
+            "s",
+            target=Target(max_value=1),
+        ),
+        Row(letter, f"sweep all due{how} ({due:,}){estimated}", all_due, "s", note=all_note),
+        Row(
+            letter,
+            f"sweep all of 1M{how} (EXTRAPOLATED)",
+            all_due * scale,
+            "s",
+            target=Target(max_value=30),
         ),
     ]
 
@@ -643,36 +676,19 @@ async def sweep_two_processes(bench: Bench) -> list[Row]:
             times.append(seconds)
             processed.append(swept)
             splits.append(split)
-        middle = median_index(times)
-        median = times[middle]
-        scale = 1_000_000 / total
-
         due = await mark_due(conn, sessionmaker, None)
         seconds, swept, split = await two.sweep(budget=args.sweep_all_budget)
-    rate = swept / seconds if seconds else 0.0
-    all_due = seconds if swept >= due else due / rate
-    runs = f"runs {', '.join(f'{t:.3f}' for t in times)} s, processed {processed}"
-    runs += f"; one batch in flight each; {_sweep_cores(splits[middle], 'server')}"
-    estimated = "" if swept >= due else ", estimated from the rate"
-    what = "sweep 1 % due, 2 processes"
-    return [
-        Row("t", f"{what} ({one_pct:,} of {total:,}), median", median, "s", note=runs),
-        Row("t", f"{what}, of 1M (EXTRAPOLATED)", median * scale, "s", target=Target(max_value=1)),
-        Row(
-            "t",
-            f"sweep all due, 2 processes ({due:,}){estimated}",
-            all_due,
-            "s",
-            note=f"{rate:,.0f} clients/s; {_sweep_cores(split, 'server')}",
-        ),
-        Row(
-            "t",
-            "sweep all of 1M, 2 processes (EXTRAPOLATED)",
-            all_due * scale,
-            "s",
-            target=Target(max_value=30),
-        ),
-    ]
+    return sweep_rows(
+        "t",
+        ", 2 processes",
+        "server",
+        total,
+        times,
+        processed,
+        splits,
+        (due, swept, seconds, split),
+        runs_note="; one batch in flight each",
+    )
 
 
 # --- predictive: population model fits (pure, no database) -------------------------------------
