@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     max_batch_body_bytes: int = 8_388_608
     max_batch_events: int = 1000
+    # Single events that arrive while others are being written are written together
+    # (app.ingest.groups): at most this many in one transaction, and at most this many such
+    # transactions at a time in one API process (each holds a connection). 1 and 1: every
+    # event in a transaction of its own, one at a time.
+    event_group_max_events: int = 200
+    event_groups_in_flight: int = 2
 
     # how long a process trusts its cached policy and tier thresholds
     snapshot_ttl_seconds: float = 2.0

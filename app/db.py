@@ -4,6 +4,7 @@ PostgreSQL only. `WINBACK_DATABASE_URL` may be any `postgresql://` URL (includin
 `?host=/socket/dir`); without it `app.embedded` starts pgserver and supplies one.
 """
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -66,7 +67,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
     Services never commit; this dependency (or the worker's scope) owns the transaction.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with transaction(request.app.state.sessionmaker) as session:
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction of its own: committed when the block ends, rolled back if it
+    raises (a request's, a group of single events' in app.ingest.groups)."""
     async with sessionmaker() as session, session.begin():
         yield session
 

@@ -14,8 +14,9 @@ from app.campaigns.endpoints import router as campaigns_router
 from app.clients.endpoints import router as clients_router
 from app.clients.plan_endpoints import router as plans_router
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, transaction
 from app.ingest.endpoints import router as ingest_router
+from app.ingest.groups import EventGroups
 from app.integrations.endpoints import router as integrations_router
 from app.kit import collector, docs, problems
 from app.kit.guard import RequestGuard
@@ -119,6 +120,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.snapshots = SnapshotCache(settings.snapshot_ttl_seconds)
     app.state.key_cache = {}
     app.state.rate_limiter = rate_limiter(settings)
+    app.state.event_groups = EventGroups(
+        lambda: transaction(app.state.sessionmaker),
+        settings.event_group_max_events,
+        settings.event_groups_in_flight,
+    )
     app.state.migration_head = head_revision()
     problems.install(app)
     docs.install(app)

@@ -187,16 +187,9 @@ def build_app(
     return app
 
 
-@pytest.fixture
-async def api(
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-    clock: Clock,
-    keys: dict[str, str],
-) -> AsyncIterator[AsyncClient]:
-    """An HTTP client over ASGI whose requests share the test's rolled-back transaction."""
-    app = build_app(engine, sessionmaker, clock)
+def share_session(app: Any, session: AsyncSession) -> Any:
+    """Make every transaction of `app` a savepoint of the test's rolled-back one: the requests',
+    a streamed CSV's (its sessionmaker) and the group commit's of single events."""
 
     @contextlib.asynccontextmanager
     async def shared_session() -> AsyncIterator[AsyncSession]:
@@ -208,7 +201,21 @@ async def api(
             yield shared
 
     app.dependency_overrides[get_session] = request_session
-    app.state.sessionmaker = shared_session  # what a streamed CSV opens its session with
+    app.state.sessionmaker = shared_session
+    app.state.event_groups.scope = shared_session
+    return app
+
+
+@pytest.fixture
+async def api(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    clock: Clock,
+    keys: dict[str, str],
+) -> AsyncIterator[AsyncClient]:
+    """An HTTP client over ASGI whose requests share the test's rolled-back transaction."""
+    app = share_session(build_app(engine, sessionmaker, clock), session)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
 

@@ -14,7 +14,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.ratelimit import Limit, RateLimiter
 from app.auth.service import SCOPES, Principal, digest, find
-from app.db import SessionDep
 from app.kit.problems import ProblemError
 from app.kit.request_shape import check_request_shape
 
@@ -42,7 +41,6 @@ def _unauthorized(detail: str) -> ProblemError:
 
 async def authenticate(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:  # no header, another scheme than Bearer, or an empty key
@@ -53,7 +51,9 @@ async def authenticate(
     cached = cache.get(hashed)
     if cached and cached[1] > time.monotonic():
         return cached[0]
-    principal = await find(session, key, request.app.state.settings.admin_key)
+    # a session of its own, only on a miss: a request whose key is cached opens none for it
+    async with request.app.state.sessionmaker() as session:
+        principal = await find(session, key, request.app.state.settings.admin_key)
     if principal is None:
         raise _unauthorized("the key is unknown or revoked")
     if len(cache) > 10_000:

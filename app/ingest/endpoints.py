@@ -23,6 +23,7 @@ from app.events.schemas import (
     event_adapter,
 )
 from app.events.service import check
+from app.ingest.groups import EventGroups
 from app.ingest.service import IngestOutcome, ingest
 from app.kit import metrics
 from app.kit.deps import Now
@@ -90,7 +91,7 @@ async def post_event(
     event: Annotated[
         EventIn, Body(openapi_examples={"order": {"summary": "An order", "value": EXAMPLE_EVENT}})
     ],
-    session: SessionDep,
+    request: Request,
     snapshot: SnapshotDep,
     now: Now,
     _: EventsWriter,
@@ -98,7 +99,10 @@ async def post_event(
     problem = check(event, snapshot.policy, now)
     if problem:
         raise problem
-    [outcome] = await ingest(session, [(0, event)], snapshot, now)
+    # written with the single events that came meanwhile, committed before the answer (the
+    # request holds no session of its own: waiting on the group, it holds no connection)
+    groups: EventGroups = request.app.state.event_groups
+    outcome = await groups.apply(event, snapshot, now)
     metrics.EVENTS.labels(event.type, outcome.kind).inc()
     if outcome.kind == "conflict":
         raise _conflict(outcome.id)

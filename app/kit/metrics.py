@@ -17,6 +17,13 @@ REQUESTS = Histogram(
     ["method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+EVENT_GROUPS = Histogram(
+    "winback_event_group_size",
+    "Single events (POST /v1/events) written together (app.ingest.groups), by how: `together` "
+    "in one transaction, `one_by_one` after that transaction failed",
+    ["written"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 SWEPT = Counter("winback_sweep_clients_total", "Clients re-evaluated by the sweeper")
 STATUS_CHANGES = Counter("winback_status_changes_total", "Status changes recorded", ["to"])
 # set by the worker (one process): the API processes never set it, and "mostrecent" ignores a

@@ -2,6 +2,8 @@
 the population model (fit, RFM cut points, repeat gaps)."""
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -71,6 +73,10 @@ async def load_snapshot(session: AsyncSession) -> Snapshot:
     )
 
 
+# what opens a session: an async_sessionmaker, or a test's shared one
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
 class SnapshotCache:
     """A per-process cache of the snapshot, so a write does not re-read the policy each time.
 
@@ -83,10 +89,14 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
 
-    async def get(self, session: AsyncSession) -> Snapshot:
+    async def get(
+        self, sessionmaker: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    ) -> Snapshot:
+        """The cached snapshot, or one read now through a session of `sessionmaker`'s."""
         fresh = time.monotonic() - self._loaded_at < self.ttl_seconds
         if self._snapshot is None or not fresh:
-            self._snapshot = await load_snapshot(session)
+            async with sessionmaker() as session:
+                self._snapshot = await load_snapshot(session)
             self._loaded_at = time.monotonic()
         return self._snapshot
 

@@ -19,8 +19,7 @@ from app.auth import dependencies
 from app.auth.dependencies import KEY_CACHE_SECONDS
 from app.auth.models import ApiKey
 from app.auth.service import create_key, revoke
-from app.db import get_session
-from tests.conftest import NOW, Clock, build_app
+from tests.conftest import NOW, Clock, build_app, share_session
 
 Headers = dict[str, dict[str, str]]
 MakeApi = Callable[..., Awaitable[AsyncClient]]
@@ -122,13 +121,7 @@ async def make_api(
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(**settings: Any) -> AsyncClient:
-            app = build_app(engine, sessionmaker, clock, **settings)
-
-            async def request_session() -> AsyncIterator[AsyncSession]:
-                async with session.begin_nested():
-                    yield session
-
-            app.dependency_overrides[get_session] = request_session
+            app = share_session(build_app(engine, sessionmaker, clock, **settings), session)
             transport = ASGITransport(app=app)
             client = AsyncClient(transport=transport, base_url="http://test")
             return await stack.enter_async_context(client)

@@ -2,6 +2,7 @@
 server, which would drop the keep-alive connection); a database out of reach is a 503 with
 Retry-After, and nothing was stored (issue 11)."""
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -67,6 +68,7 @@ async def test_a_connection_killed_mid_request_is_a_503(
         yield  # pragma: no cover
 
     app.dependency_overrides[get_session] = killed
+    app.state.event_groups.scope = contextlib.asynccontextmanager(killed)  # the event's write
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         response = await client.post(
             "/v1/events",

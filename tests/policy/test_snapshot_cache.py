@@ -1,6 +1,8 @@
 """The per-process policy snapshot: served from memory within its TTL, reloaded after it, and
 reloaded at once after this process changes the policy."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,11 +24,19 @@ class MonotonicClock:
         return self.now
 
 
-class NoDatabase:
-    """A session that must not be used: the cache answers without a query."""
+def no_database() -> Any:
+    """Sessions that must not be opened: the cache answers without a query."""
+    raise AssertionError("the cache opened a session")
 
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the cache touched the database ({name})")
+
+def sessions(session: AsyncSession) -> Any:
+    """What the cache opens its session with: here the test's own (rolled back) session."""
+
+    @contextlib.asynccontextmanager
+    async def opened() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    return opened
 
 
 @pytest.fixture
@@ -40,28 +50,28 @@ async def test_the_snapshot_is_served_from_memory_within_its_ttl_and_reloaded_af
     session: AsyncSession, monotonic: MonotonicClock
 ) -> None:
     cache = SnapshotCache(ttl_seconds=2.0)
-    first = await cache.get(session)
+    first = await cache.get(sessions(session))
     loaded_at = monotonic.now
     await replace_policy(session, Policy(lost_cycles=5), "test", NOW)
 
     monotonic.now = loaded_at + 1.999
-    assert await cache.get(NoDatabase()) is first  # type: ignore[arg-type]
+    assert await cache.get(no_database) is first
 
     monotonic.now = loaded_at + 2.0
-    reloaded = await cache.get(session)
+    reloaded = await cache.get(sessions(session))
     assert (reloaded.version, reloaded.policy.lost_cycles) == (first.version + 1, 5)
 
     # the reload starts a new window
     monotonic.now += 1.5
-    assert await cache.get(NoDatabase()) is reloaded  # type: ignore[arg-type]
+    assert await cache.get(no_database) is reloaded
 
 
 async def test_invalidate_reloads_at_once(session: AsyncSession, monotonic: MonotonicClock) -> None:
     cache = SnapshotCache(ttl_seconds=60.0)
-    first = await cache.get(session)
+    first = await cache.get(sessions(session))
     await replace_policy(session, Policy(currency="USD"), "test", NOW)
     cache.invalidate()
-    reloaded = await cache.get(session)  # same instant, well within the TTL
+    reloaded = await cache.get(sessions(session))  # same instant, well within the TTL
     assert (reloaded.version, reloaded.policy.currency) == (first.version + 1, "USD")
 
 
@@ -69,6 +79,6 @@ async def test_a_zero_ttl_reads_the_policy_every_time(
     session: AsyncSession, monotonic: MonotonicClock
 ) -> None:
     cache = SnapshotCache(ttl_seconds=0)
-    first = await cache.get(session)
+    first = await cache.get(sessions(session))
     await replace_policy(session, Policy(lost_cycles=4), "test", NOW)
-    assert (await cache.get(session)).version == first.version + 1
+    assert (await cache.get(sessions(session))).version == first.version + 1

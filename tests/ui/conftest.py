@@ -1,7 +1,6 @@
 """The dashboard over ASGI: a client whose requests share the test's rolled-back transaction (like
 `api`), with a fixed secret key, and a helper that signs in through the form as a browser does."""
 
-import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -9,8 +8,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import get_session
-from tests.conftest import Clock, build_app
+from tests.conftest import Clock, build_app, share_session
 
 SECRET = "ui-tests-secret-key-0123456789abcdef"
 ADMIN_KEY = "env-admin-key-for-ui-tests-0123456789"
@@ -28,17 +26,7 @@ async def ui_app(
 ) -> AsyncIterator[object]:
     app = build_app(engine, sessionmaker, clock, secret_key=SECRET, admin_key=ADMIN_KEY)
 
-    @contextlib.asynccontextmanager
-    async def shared_session() -> AsyncIterator[AsyncSession]:
-        async with session.begin_nested():
-            yield session
-
-    async def request_session() -> AsyncIterator[AsyncSession]:
-        async with shared_session() as shared:
-            yield shared
-
-    app.dependency_overrides[get_session] = request_session
-    app.state.sessionmaker = shared_session
+    share_session(app, session)
     yield app
 
 
