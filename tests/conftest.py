@@ -203,6 +203,7 @@ def share_session(app: Any, session: AsyncSession) -> Any:
     app.dependency_overrides[get_session] = request_session
     app.state.sessionmaker = shared_session
     app.state.event_groups.scope = shared_session
+    app.state.event_groups.in_flight = 1  # one session: one transaction at a time
     return app
 
 

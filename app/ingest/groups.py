@@ -56,6 +56,16 @@ class EventGroups:
         self._writing = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def waiting(self) -> int:
+        """Events queued for the next group (not yet being written)."""
+        return len(self._queue)
+
+    @property
+    def writing(self) -> int:
+        """Groups being written now."""
+        return self._writing
+
     async def apply(self, event: EnvelopeBase, snapshot: Snapshot, now: datetime) -> IngestOutcome:
         """Write one validated event with whatever else is waiting; its outcome once committed.
 
