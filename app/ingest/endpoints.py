@@ -4,8 +4,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import ValidationError
 
 from app.auth.dependencies import EventsWriter
@@ -92,6 +91,7 @@ async def post_event(
         EventIn, Body(openapi_examples={"order": {"summary": "An order", "value": EXAMPLE_EVENT}})
     ],
     request: Request,
+    response: Response,
     snapshot: SnapshotDep,
     now: Now,
     _: EventsWriter,
@@ -106,9 +106,15 @@ async def post_event(
     metrics.EVENTS.labels(event.type, outcome.kind).inc()
     if outcome.kind == "conflict":
         raise _conflict(outcome.id)
-    if outcome.kind == "duplicate":
-        return JSONResponse(_accepted(outcome).model_dump(mode="json"), status_code=200)
-    return _accepted(outcome)
+    # the answer is encoded here, once (a returned model would be validated and encoded again),
+    # with the headers the dependencies set (RateLimit-*)
+    answer = Response(
+        _accepted(outcome).model_dump_json(),
+        status_code=200 if outcome.kind == "duplicate" else 201,
+        media_type="application/json",
+    )
+    answer.headers.update(response.headers)
+    return answer
 
 
 @router.post(

@@ -53,3 +53,33 @@ async def test_a_key_over_its_limit_gets_a_429_that_says_when_to_retry(
         assert (await client.get("/v1/stats", headers=headers["admin"])).status_code == 200
         frozen[0] += 2.0
         assert (await client.get("/v1/stats", headers=headers["reader"])).status_code == 200
+
+
+async def test_a_single_event_answer_carries_the_rate_limit_headers(
+    engine: AsyncEngine,
+    committed: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    headers: Headers,
+    monkeypatch: object,
+) -> None:
+    """POST /v1/events builds its own answer (app.ingest.endpoints): a new event's 201 and a
+    repeat's 200 still say how many writes are left."""
+    app = build_app(
+        engine, committed, clock, rate_limit_writes_per_second=0.5, rate_limit_writes_burst=3
+    )
+    monkeypatch.setattr(dependencies.time, "monotonic", lambda: 500.0)  # type: ignore[attr-defined]
+    event = {
+        "id": "e1",
+        "type": "order.placed",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "client_id": "acme",
+        "data": {"order_id": "o1", "amount": "10.00"},
+    }
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        answers = [
+            await client.post("/v1/events", json=event, headers=headers["writer"]) for _ in range(2)
+        ]
+    assert [a.status_code for a in answers] == [201, 200]
+    assert [a.headers["ratelimit-limit"] for a in answers] == ["3", "3"]
+    assert [a.headers["ratelimit-remaining"] for a in answers] == ["2", "1"]
+    assert answers[1].json()["duplicate"] is True
