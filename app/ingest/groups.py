@@ -15,7 +15,9 @@ transactions contending for the same cores.
 
 When a group's transaction fails (a deadlock with another writer, a statement timeout, a bug
 one event triggers), each of its events is written again in a transaction of its own, so one
-event's failure is its own request's error and no other's.
+event's failure is its own request's error and no other's; once the database is out of reach
+the rest of the group fails with that error at once (a 503 that says retry), not one connect
+timeout after another.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.events.schemas import EnvelopeBase
 from app.ingest.service import IngestOutcome, ingest
 from app.kit import metrics
+from app.kit.problems import database_out_of_reach
 from app.policy.service import Snapshot
 
 Scope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -101,6 +104,8 @@ class EventGroups:
                     waiting = group[outcome.index]
                     if not waiting.done.done():
                         waiting.done.set_result(outcome)
+                for waiting in group:  # and if it did not, no request waits forever
+                    _fail(waiting, RuntimeError("the write path gave this event no outcome"))
         except BaseException as exc:  # cancelled at shutdown: no waiter is left hanging
             for waiting in group:
                 _fail(waiting, exc)
@@ -119,11 +124,15 @@ class EventGroups:
             return await ingest(session, envelopes, snapshot, now)
 
     async def _write_alone(self, group: list[_Waiting]) -> None:
-        for waiting in group:
+        for number, waiting in enumerate(group):
             try:
                 [outcome] = await self._write_together([waiting])
             except Exception as exc:
                 _fail(waiting, exc)
+                if database_out_of_reach(exc):  # the rest would fail alike, each after a wait
+                    for rest in group[number + 1 :]:
+                        _fail(rest, exc)
+                    return
             else:
                 if not waiting.done.done():
                     waiting.done.set_result(outcome)

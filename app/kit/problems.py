@@ -245,30 +245,45 @@ def install(app: FastAPI) -> None:
 RETRY_AFTER_SECONDS = 2
 
 
-def _is_transient_database_error(exc: BaseException) -> bool:
+# Out of reach: no transaction can run now (a group commit stops retrying on these).
+_UNREACHABLE = {
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailureError",
+    "InterfaceError",
+    "OperationalError",
+    "AdminShutdownError",
+    "TooManyConnectionsError",
+    "PostgresConnectionError",
+}
+# Busy: this transaction lost out to another or ran too long; the next one may well pass.
+_BUSY = {"DeadlockDetectedError", "SerializationError", "QueryCanceledError"}
+
+
+def _database_error(exc: BaseException, names: set[str], connection_level: bool) -> bool:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        name = type(current).__name__
-        if isinstance(current, OSError | TimeoutError) or name in {
-            "ConnectionDoesNotExistError",
-            "CannotConnectNowError",
-            "ConnectionFailureError",
-            "InterfaceError",
-            "OperationalError",
-            "DeadlockDetectedError",
-            "SerializationError",
-            "AdminShutdownError",
-            "TooManyConnectionsError",
-            "QueryCanceledError",
-            "PostgresConnectionError",
-        }:
+        if type(current).__name__ in names:
             return True
-        if getattr(current, "connection_invalidated", False):
+        if connection_level and (
+            isinstance(current, OSError | TimeoutError)
+            or getattr(current, "connection_invalidated", False)
+        ):
             return True
         current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False
+
+
+def database_out_of_reach(exc: BaseException) -> bool:
+    """The database cannot be reached or took no more connections (not one transaction's
+    trouble, as a deadlock is)."""
+    return _database_error(exc, _UNREACHABLE, connection_level=True)
+
+
+def _is_transient_database_error(exc: BaseException) -> bool:
+    return database_out_of_reach(exc) or _database_error(exc, _BUSY, connection_level=False)
 
 
 def unexpected_problem(

@@ -49,9 +49,12 @@ class Gate:
     """A scope for the group writer that holds its first transaction until `open` is called,
     and can make chosen transactions (by number, from 1) fail before they commit."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], fail: set[int]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], fail: set[int], error: Exception
+    ) -> None:
         self.sessions = sessions
         self.fail = fail
+        self.error = error
         self.opened = asyncio.Event()
         self.calls = 0
 
@@ -63,21 +66,23 @@ class Gate:
             await self.opened.wait()
         async with transaction(self.sessions) as session:
             yield session
-            if number in self.fail:  # as a deadlock found at the last statement would
-                raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+            if number in self.fail:  # as an error at the last statement would
+                raise self.error
 
 
 @pytest.fixture
 async def gated(
     engine: AsyncEngine, committed: async_sessionmaker[AsyncSession], clock: Clock
 ) -> AsyncIterator[Callable[..., Any]]:
-    """make(fail=...) -> (client, gate, groups): an app writing single events through a Gate,
-    one group at a time."""
+    """make(fail=..., error=...) -> (client, gate, groups): an app writing single events through
+    a Gate, one group at a time."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(fail: set[int] | None = None) -> tuple[AsyncClient, Gate, EventGroups]:
+        async def make(
+            fail: set[int] | None = None, error: Exception | None = None
+        ) -> tuple[AsyncClient, Gate, EventGroups]:
             app = build_app(engine, committed, clock, event_groups_in_flight=1)
-            gate = Gate(committed, fail or set())
+            gate = Gate(committed, fail or set(), error or RuntimeError())
             groups: EventGroups = app.state.event_groups
             groups.scope = gate
             client = AsyncClient(transport=ASGITransport(app=app), base_url="http://test")
@@ -215,10 +220,12 @@ async def test_repeats_of_one_id_in_a_group_are_a_duplicate_and_a_conflict(
 async def test_a_failed_group_is_written_again_one_event_at_a_time(
     gated: Callable[..., Any], committed: async_sessionmaker[AsyncSession], headers: dict
 ) -> None:
-    """Transaction 2 (the group of five) fails before its commit, and so does transaction 3 (the
-    first of them written alone): that event's request gets the error, the other four are
-    written, each in a transaction of its own, and answered 201."""
-    api, gate, groups = await gated(fail={2, 3})
+    """Transaction 2 (the group of five) deadlocks at its last statement, and so does
+    transaction 3 (the first of them written alone): that event's request gets the error (a
+    503: retry), the other four are written, each in a transaction of its own, and answered
+    201."""
+    deadlock = asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+    api, gate, groups = await gated(fail={2, 3}, error=deadlock)
     before = groups_written("one_by_one")
     writer = headers["writer"]
     first = asyncio.create_task(api.post("/v1/events", json=order("x", "other"), headers=writer))
@@ -242,6 +249,31 @@ async def test_a_failed_group_is_written_again_one_event_at_a_time(
         clients = set((await session.scalars(select(Client.client_id))).all())
     assert ids == {"x", "f1", "f2", "f3", "f4"}  # f0's write failed: not stored, not acknowledged
     assert clients == {"other", "d1", "d2", "d3", "d4"}
+
+
+async def test_once_the_database_is_out_of_reach_the_rest_of_a_group_fails_at_once(
+    gated: Callable[..., Any], committed: async_sessionmaker[AsyncSession], headers: dict
+) -> None:
+    """The group's transaction and the first retry lose their connection: the other four are
+    not tried one connect timeout after another; all five get a 503 and nothing is stored."""
+    cut = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+    api, gate, groups = await gated(fail={2, 3}, error=cut)
+    writer = headers["writer"]
+    first = asyncio.create_task(api.post("/v1/events", json=order("x", "other"), headers=writer))
+    await until(lambda: gate.calls == 1)
+    tasks = []
+    for k in range(5):
+        event = order(f"f{k}", f"d{k}")
+        tasks.append(asyncio.create_task(api.post("/v1/events", json=event, headers=writer)))
+        await until(lambda n=len(tasks): groups.waiting == n)
+    gate.opened.set()
+    assert (await first).status_code == 201
+    responses = [await t for t in tasks]
+    assert [r.status_code for r in responses] == [503] * 5
+    assert all(r.headers["retry-after"] == "2" for r in responses)
+    assert gate.calls == 1 + 1 + 1  # the first, the group, one retry
+    async with committed() as session:
+        assert set((await session.scalars(select(Event.id))).all()) == {"x"}
 
 
 async def test_a_caller_that_goes_away_does_not_undo_its_event(
