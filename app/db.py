@@ -5,7 +5,8 @@ PostgreSQL only. `WINBACK_DATABASE_URL` may be any `postgresql://` URL (includin
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -69,6 +70,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     async with transaction(request.app.state.sessionmaker) as session:
         yield session
+
+
+# What opens a session: an async_sessionmaker (or `transaction` over one), or a test's session
+# shared with its rolled-back transaction.
+OpenSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @contextlib.asynccontextmanager

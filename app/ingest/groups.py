@@ -21,20 +21,15 @@ timeout after another.
 """
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.db import OpenSession
 from app.events.schemas import EnvelopeBase
 from app.ingest.service import IngestOutcome, ingest
 from app.kit import metrics
 from app.kit.problems import database_out_of_reach
 from app.policy.service import Snapshot
-
-Scope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(slots=True)
@@ -51,7 +46,7 @@ class EventGroups:
     `scope` opens a session in a transaction of its own, committed when the scope exits (the
     worker's kind of scope; tests give their rolled-back one)."""
 
-    def __init__(self, scope: Scope, max_events: int, in_flight: int) -> None:
+    def __init__(self, scope: OpenSession, max_events: int, in_flight: int) -> None:
         self.scope = scope
         self.max_events = max(1, max_events)
         self.in_flight = max(1, in_flight)

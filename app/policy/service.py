@@ -2,14 +2,13 @@
 the population model (fit, RFM cut points, repeat gaps)."""
 
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import OpenSession
 from app.kit.problems import ProblemError, invalid
 from app.policy import repository
 from app.policy.schemas import DEFAULT_POLICY, Policy
@@ -73,10 +72,6 @@ async def load_snapshot(session: AsyncSession) -> Snapshot:
     )
 
 
-# what opens a session: an async_sessionmaker, or a test's shared one
-Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-
-
 class SnapshotCache:
     """A per-process cache of the snapshot, so a write does not re-read the policy each time.
 
@@ -89,9 +84,7 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
 
-    async def get(
-        self, sessionmaker: Callable[[], AbstractAsyncContextManager[AsyncSession]]
-    ) -> Snapshot:
+    async def get(self, sessionmaker: OpenSession) -> Snapshot:
         """The cached snapshot, or one read now through a session of `sessionmaker`'s."""
         fresh = time.monotonic() - self._loaded_at < self.ttl_seconds
         if self._snapshot is None or not fresh:
