@@ -345,13 +345,39 @@ async def database(
 # --- winback scenarios -------------------------------------------------------------------------
 
 
+async def event_groups(server: Server, headers: dict[str, str]) -> tuple[float, float]:
+    """(transactions, events) the server's single events were written in so far, read from its
+    /metrics (app.ingest.groups; one process's registry)."""
+    conn = RawHTTP(common.LOCALHOST, server.port, headers)
+    try:
+        status, body = await conn.request("GET", "/metrics")
+    finally:
+        conn.close()
+    if status != 200:
+        return 0.0, 0.0
+    found = {"count": 0.0, "sum": 0.0}
+    for line in body.decode().splitlines():
+        if line.startswith("winback_event_group_size_") and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            for part in found:
+                if name.startswith(f"winback_event_group_size_{part}{{"):
+                    found[part] += float(value)
+    return found["count"], found["sum"]
+
+
 @scenario("c", "winback POST /v1/events (single events)")
 async def single_event(bench: Bench) -> list[Row]:
     app = await winback(bench)
     workload = Workload(bench.tag + "c", app.clients, seed=5)
+    groups_before = await event_groups(app.server, app.headers)
     result = await single_events(bench, "c", app.server, workload, app.headers)
+    groups_after = await event_groups(app.server, app.headers)
     target = Target(min_ratio=0.7, max_p99_ms=50)
+    transactions = groups_after[0] - groups_before[0]
     note = f"{bench.args.connections} connections"
+    if transactions:
+        events = groups_after[1] - groups_before[1]
+        note += f"; {events / transactions:.1f} events a transaction (group commit)"
     what = "winback POST /v1/events"
     return [load_row("c", what, result, "events/s", reference="b", target=target, note=note)]
 
