@@ -278,7 +278,9 @@ def _database_error(exc: BaseException, names: set[str], connection_level: bool)
 
 def database_out_of_reach(exc: BaseException) -> bool:
     """The database cannot be reached or took no more connections (not one transaction's
-    trouble, as a deadlock is)."""
+    trouble, as a deadlock is, even wrapped in SQLAlchemy's OperationalError)."""
+    if _database_error(exc, _BUSY, connection_level=False):
+        return False
     return _database_error(exc, _UNREACHABLE, connection_level=True)
 
 
