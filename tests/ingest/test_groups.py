@@ -99,23 +99,30 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("timed out")
 
 
+async def behind_a_write(
+    api: AsyncClient, gate: Gate, groups: EventGroups, writer: dict, first: dict, events: list
+) -> tuple[Any, list[Any]]:
+    """Post `first` and hold its write at the gate; post `events` meanwhile, queued in this
+    order; open the gate. The answers to `first` and to `events`."""
+    held = asyncio.create_task(api.post("/v1/events", json=first, headers=writer))
+    await until(lambda: gate.calls == 1)
+    tasks: list[asyncio.Task[Any]] = []
+    for event in events:
+        tasks.append(asyncio.create_task(api.post("/v1/events", json=event, headers=writer)))
+        await until(lambda n=len(tasks): groups.waiting == n)
+    gate.opened.set()
+    return await held, [await task for task in tasks]
+
+
 async def test_events_sent_during_a_write_are_written_together_each_with_its_own_answer(
     gated: Callable[..., Any], committed: async_sessionmaker[AsyncSession], headers: dict
 ) -> None:
     api, gate, groups = await gated()
     before = groups_written("together")
     amounts = [f"{10 * (k + 1)}.00" for k in range(10)]
-
-    async def post(k: int) -> Any:
-        event = order(f"e{k}", f"c{k}", amounts[k], days_ago=3 + k)
-        return await api.post("/v1/events", json=event, headers=headers["writer"])
-
-    first = asyncio.create_task(post(0))
-    await until(lambda: gate.calls == 1)  # the first group (e0 alone) is being written
-    rest = [asyncio.create_task(post(k)) for k in range(1, 10)]
-    await until(lambda: groups.waiting == 9)
-    gate.opened.set()
-    responses = [await first, *[await task for task in rest]]
+    events = [order(f"e{k}", f"c{k}", amounts[k], days_ago=3 + k) for k in range(10)]
+    first, rest = await behind_a_write(api, gate, groups, headers["writer"], events[0], events[1:])
+    responses = [first, *rest]
 
     assert [r.status_code for r in responses] == [201] * 10
     assert [r.json()["client_id"] for r in responses] == [f"c{k}" for k in range(10)]
@@ -144,18 +151,11 @@ async def test_a_group_stores_what_the_same_events_one_at_a_time_store(
         order("b2", "beta", "55.00", days_ago=5),
     ]
     api, gate, groups = await gated()
-    first = asyncio.create_task(
-        api.post("/v1/events", json=order("x", "other"), headers=headers["writer"])
+    first, grouped = await behind_a_write(
+        api, gate, groups, headers["writer"], order("x", "other"), events
     )
-    await until(lambda: gate.calls == 1)
-    grouped = [
-        asyncio.create_task(api.post("/v1/events", json=e, headers=headers["writer"]))
-        for e in events
-    ]
-    await until(lambda: groups.waiting == len(events))
-    gate.opened.set()
-    assert (await first).status_code == 201
-    assert [(await t).status_code for t in grouped] == [201] * len(events)
+    assert first.status_code == 201
+    assert [r.status_code for r in grouped] == [201] * len(events)
     async with committed() as session:
         together = {c.client_id: _state(c) for c in (await session.scalars(select(Client))).all()}
     # the same events again, one request after another, into clients of other ids
@@ -192,19 +192,10 @@ async def test_repeats_of_one_id_in_a_group_are_a_duplicate_and_a_conflict(
     gated: Callable[..., Any], committed: async_sessionmaker[AsyncSession], headers: dict
 ) -> None:
     api, gate, groups = await gated()
-    writer = headers["writer"]
-    first = asyncio.create_task(api.post("/v1/events", json=order("x", "other"), headers=writer))
-    await until(lambda: gate.calls == 1)
     sent = [order("same", "acme"), order("same", "acme"), order("same", "acme", amount="99.00")]
-    tasks = []
-    for event in sent:  # queued in this order
-        tasks.append(
-            asyncio.create_task(api.post("/v1/events", json=event, headers=headers["writer"]))
-        )
-        await until(lambda n=len(tasks): groups.waiting == n)
-    gate.opened.set()
-    await first
-    responses = [await t for t in tasks]
+    _, responses = await behind_a_write(
+        api, gate, groups, headers["writer"], order("x", "other"), sent
+    )
     assert [r.status_code for r in responses] == [201, 200, 409]
     assert responses[1].json()["duplicate"] is True
     assert responses[2].json()["type"].endswith("/problems/idempotency-conflict")
@@ -227,19 +218,11 @@ async def test_a_failed_group_is_written_again_one_event_at_a_time(
     deadlock = asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
     api, gate, groups = await gated(fail={2, 3}, error=deadlock)
     before = groups_written("one_by_one")
-    writer = headers["writer"]
-    first = asyncio.create_task(api.post("/v1/events", json=order("x", "other"), headers=writer))
-    await until(lambda: gate.calls == 1)
-    tasks = []
-    for k in range(5):
-        event = order(f"f{k}", f"d{k}")
-        tasks.append(
-            asyncio.create_task(api.post("/v1/events", json=event, headers=headers["writer"]))
-        )
-        await until(lambda n=len(tasks): groups.waiting == n)
-    gate.opened.set()
-    assert (await first).status_code == 201
-    responses = [await t for t in tasks]
+    events = [order(f"f{k}", f"d{k}") for k in range(5)]
+    first, responses = await behind_a_write(
+        api, gate, groups, headers["writer"], order("x", "other"), events
+    )
+    assert first.status_code == 201
     assert [r.status_code for r in responses] == [503, 201, 201, 201, 201]
     assert gate.calls == 1 + 1 + 5  # the first, the failed group, each of its events alone
     count, total = groups_written("one_by_one")
@@ -258,17 +241,11 @@ async def test_once_the_database_is_out_of_reach_the_rest_of_a_group_fails_at_on
     not tried one connect timeout after another; all five get a 503 and nothing is stored."""
     cut = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
     api, gate, groups = await gated(fail={2, 3}, error=cut)
-    writer = headers["writer"]
-    first = asyncio.create_task(api.post("/v1/events", json=order("x", "other"), headers=writer))
-    await until(lambda: gate.calls == 1)
-    tasks = []
-    for k in range(5):
-        event = order(f"f{k}", f"d{k}")
-        tasks.append(asyncio.create_task(api.post("/v1/events", json=event, headers=writer)))
-        await until(lambda n=len(tasks): groups.waiting == n)
-    gate.opened.set()
-    assert (await first).status_code == 201
-    responses = [await t for t in tasks]
+    events = [order(f"f{k}", f"d{k}") for k in range(5)]
+    first, responses = await behind_a_write(
+        api, gate, groups, headers["writer"], order("x", "other"), events
+    )
+    assert first.status_code == 201
     assert [r.status_code for r in responses] == [503] * 5
     assert all(r.headers["retry-after"] == "2" for r in responses)
     assert gate.calls == 1 + 1 + 1  # the first, the group, one retry
