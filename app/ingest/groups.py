@@ -96,9 +96,7 @@ class EventGroups:
             else:
                 metrics.EVENT_GROUPS.labels("together").observe(len(group))
                 for outcome in outcomes:  # by index: ingest answers every envelope once
-                    waiting = group[outcome.index]
-                    if not waiting.done.done():
-                        waiting.done.set_result(outcome)
+                    _answer(group[outcome.index], outcome)
                 for waiting in group:  # and if it did not, no request waits forever
                     _fail(waiting, RuntimeError("the write path gave this event no outcome"))
         except BaseException as exc:  # cancelled at shutdown: no waiter is left hanging
@@ -129,8 +127,12 @@ class EventGroups:
                         _fail(rest, exc)
                     return
             else:
-                if not waiting.done.done():
-                    waiting.done.set_result(outcome)
+                _answer(waiting, outcome)
+
+
+def _answer(waiting: _Waiting, outcome: IngestOutcome) -> None:
+    if not waiting.done.done():  # its caller may have gone away (a cancelled future)
+        waiting.done.set_result(outcome)
 
 
 def _fail(waiting: _Waiting, exc: BaseException) -> None:

@@ -1,6 +1,7 @@
 """The policy as the core sees it: a `Snapshot` of policy + tier thresholds + market cycles +
 the population model (fit, RFM cut points, repeat gaps)."""
 
+import asyncio
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -83,15 +84,25 @@ class SnapshotCache:
         self.ttl_seconds = ttl_seconds
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
+        self._loading = asyncio.Lock()
+
+    def _current(self) -> Snapshot | None:
+        fresh = time.monotonic() - self._loaded_at < self.ttl_seconds
+        return self._snapshot if fresh else None
 
     async def get(self, sessionmaker: OpenSession) -> Snapshot:
-        """The cached snapshot, or one read now through a session of `sessionmaker`'s."""
-        fresh = time.monotonic() - self._loaded_at < self.ttl_seconds
-        if self._snapshot is None or not fresh:
-            async with sessionmaker() as session:
-                self._snapshot = await load_snapshot(session)
-            self._loaded_at = time.monotonic()
-        return self._snapshot
+        """The cached snapshot, or one read now through a session of `sessionmaker`'s. The
+        requests that find it stale at once wait for one read instead of each making its own
+        (each would take a connection of its own)."""
+        snapshot = self._current()
+        if snapshot is None:
+            async with self._loading:
+                snapshot = self._current()
+                if snapshot is None:
+                    async with sessionmaker() as session:
+                        snapshot = self._snapshot = await load_snapshot(session)
+                    self._loaded_at = time.monotonic()
+        return snapshot
 
     def invalidate(self) -> None:
         self._snapshot = None

@@ -1,6 +1,7 @@
 """The per-process policy snapshot: served from memory within its TTL, reloaded after it, and
 reloaded at once after this process changes the policy."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -82,3 +83,25 @@ async def test_a_zero_ttl_reads_the_policy_every_time(
     first = await cache.get(sessions(session))
     await replace_policy(session, Policy(lost_cycles=4), "test", NOW)
     assert (await cache.get(sessions(session))).version == first.version + 1
+
+
+async def test_requests_that_find_it_stale_at_once_share_one_read(
+    session: AsyncSession, monotonic: MonotonicClock
+) -> None:
+    cache = SnapshotCache(ttl_seconds=2.0)
+    opened = 0
+
+    @contextlib.asynccontextmanager
+    async def slow_sessions() -> AsyncIterator[AsyncSession]:
+        nonlocal opened
+        opened += 1
+        await asyncio.sleep(0.05)  # the others arrive while this read is under way
+        yield session
+
+    first = await cache.get(slow_sessions)
+    monotonic.now += 2.0
+    await replace_policy(session, Policy(lost_cycles=5), "test", NOW)
+    reloaded = await asyncio.gather(*(cache.get(slow_sessions) for _ in range(5)))
+    assert opened == 2  # the first load, then one for the five
+    assert all(snapshot is reloaded[0] for snapshot in reloaded)
+    assert reloaded[0].version == first.version + 1

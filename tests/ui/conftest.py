@@ -24,10 +24,9 @@ async def ui_app(
     clock: Clock,
     keys: dict[str, str],
 ) -> AsyncIterator[object]:
-    app = build_app(engine, sessionmaker, clock, secret_key=SECRET, admin_key=ADMIN_KEY)
-
-    share_session(app, session)
-    yield app
+    yield share_session(
+        build_app(engine, sessionmaker, clock, secret_key=SECRET, admin_key=ADMIN_KEY), session
+    )
 
 
 @pytest.fixture
